@@ -1,0 +1,62 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates or updates .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := $(VENV)/sam
+export SAM_CLI_TELEMETRY := 0
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.txt)
+# PYTHONDONTWRITEBYTECODE is common in CI images; compile at install so imports stay fast.
+UV_SYNC := $(BIN)/uv pip sync --quiet --compile-bytecode
+
+.PHONY: help venv sam-venv test lint unit demo bench build validate lock clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "eksops needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(BIN)/uv requirements/dev.txt pyproject.toml
+	$(UV_SYNC) --python $(BIN)/python requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --editable .
+	@touch $@
+
+$(SAM_VENV)/.synced: $(BIN)/uv requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(UV_SYNC) --python $(SAM_VENV)/bin/python requirements/sam.txt
+	@touch $@
+
+venv: $(VENV)/.synced  ## create or update .venv from the lock
+
+sam-venv: $(SAM_VENV)/.synced  ## the SAM CLI, in its own venv (it pins boto3[crt])
+
+lint: venv  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv sam-venv lint  ## lint, then every test (unit, contract incl. sam validate/build, workflows)
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/pytest
+
+demo: venv  ## the main job offline, narrated
+	$(BIN)/eksops local demo
+
+bench: venv sam-venv  ## benchmarks: eksops token vs aws eks get-token, handler imports, artifact sizes
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python benchmarks/run.py
+
+build: sam-venv  ## sam build (no Docker: makefile builds cross-install arm64 wheels)
+	$(SAM_VENV)/bin/sam build
+
+validate: sam-venv  ## sam validate --lint
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+lock: $(BIN)/uv  ## re-resolve every lock file from its .in
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements/dev.in -o requirements/dev.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements/sam.in -o requirements/sam.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 --python-platform aarch64-manylinux2014 \
+	  -c requirements/dev.txt $(addprefix --no-emit-package ,boto3 botocore s3transfer jmespath urllib3 python-dateutil six) \
+	  layers/eksops/requirements.in -o layers/eksops/requirements.txt
+
+clean:  ## remove the venvs and build output
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

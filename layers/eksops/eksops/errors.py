@@ -1,0 +1,49 @@
+"""Named errors.
+
+Each error's ``error_name`` (for example ``eksops.InvalidInput``) is what operators see: the
+Lambda runtime reports ``type(exc).__name__`` as ``errorType``, which Step Functions matches in
+``Retry``/``Catch``, so the class ``__name__`` is set to it. Callers branch on the type, never on
+message text.
+"""
+
+from __future__ import annotations
+
+
+class EksopsError(Exception):
+    """Base of every error eksops raises on purpose."""
+
+    error_name = "eksops.Error"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__name__ = cls.error_name
+
+
+class InvalidInputError(EksopsError):
+    """The input cannot be acted on; nothing was changed."""
+
+    error_name = "eksops.InvalidInput"
+
+
+class CredentialsError(EksopsError):
+    """No usable AWS credentials (missing, or expiring too soon to sign a token)."""
+
+    error_name = "eksops.Credentials"
+
+
+class ClusterNotFoundError(EksopsError):
+    """The EKS cluster does not exist in that account and region."""
+
+    error_name = "eksops.ClusterNotFound"
+
+
+class KubeconfigError(EksopsError):
+    """A kubeconfig file cannot be read or merged safely."""
+
+    error_name = "eksops.Kubeconfig"
+
+
+class ClusterNotReadyError(EksopsError):
+    """The cluster exists but has no API endpoint yet (not ACTIVE)."""
+
+    error_name = "eksops.ClusterNotReady"

@@ -1,0 +1,1 @@
+"""Typed inputs of the Lambda steps, validated at the edge (Pydantic)."""
