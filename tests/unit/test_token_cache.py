@@ -52,6 +52,19 @@ def test_token_reminted_within_a_minute_of_expiry(aws_env, capsys) -> None:
     assert fresh["status"]["expirationTimestamp"] > first["status"]["expirationTimestamp"]
 
 
+def test_clock_earlier_than_signing_mints_afresh(aws_env, capsys) -> None:
+    """A clock set back (or frozen in the past) never gets a token signed in its future."""
+    first = run_token(capsys)
+    past = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+    with (
+        mock.patch("eksops.cli.time.time", return_value=past.timestamp()),
+        mock.patch("eksops.eks_token.utc_now", return_value=past),
+    ):
+        again = run_token(capsys)
+    assert again["status"]["expirationTimestamp"] == "2025-01-01T12:14:00Z"
+    assert again["status"]["token"] != first["status"]["token"]
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -101,7 +114,7 @@ def test_no_cache_writes_nothing(aws_env, capsys) -> None:
 def test_put_leaves_no_temporary_files(tmp_path: Path) -> None:
     cache = TokenCache(str(tmp_path))
     for i in range(5):
-        cache.put("key", CachedToken(f"k8s-aws-v1.t{i}", "2030-01-01T00:00:00Z", 1.9e9))
+        cache.put("key", CachedToken(f"k8s-aws-v1.t{i}", "2030-01-01T00:00:00Z", 1.7e9, 1.9e9))
     assert [p.name for p in tmp_path.iterdir()] == ["key"]
     assert cache.get("key", time.time()).token == "k8s-aws-v1.t4"
 

@@ -117,7 +117,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
     token = get_token(request, os.environ, clock=lambda: now)
     if not args.no_cache:
         options = [getattr(args, name[2:].replace("-", "_")) for name in TOKEN_OPTIONS]
-        cached = CachedToken(token.token, token.expiration_timestamp, token.expiration.timestamp())
+        issued, expires = now.replace(microsecond=0).timestamp(), token.expiration.timestamp()
+        cached = CachedToken(token.token, token.expiration_timestamp, issued, expires)
         TokenCache(default_cache_dir()).put(cache_key(options, os.environ), cached)
     version = exec_credential.api_version(os.environ, _warn)
     sys.stdout.write(exec_credential.render(token.token, token.expiration_timestamp, version))

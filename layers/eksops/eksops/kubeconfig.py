@@ -32,8 +32,8 @@ class MergeResult:
 
 def default_path(environ: Mapping[str, str] = os.environ) -> Path:
     """The first file of KUBECONFIG, else ~/.kube/config (kubectl's and the AWS CLI's rule)."""
-    first = environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    return Path(first or "~/.kube/config").expanduser()
+    paths = [entry for entry in environ.get("KUBECONFIG", "").split(os.pathsep) if entry]
+    return Path(paths[0] if paths else "~/.kube/config").expanduser()
 
 
 def exec_user(request: TokenRequest, command: str) -> dict[str, Any]:
@@ -129,6 +129,7 @@ def merge_into_file(path: Path, new: dict[str, Any]) -> MergeResult:
     """Merge a one-context document into ``path`` and make its context current."""
     import yaml
 
+    path = path.resolve()  # write through a symlinked kubeconfig, as kubectl does
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         config = _load(path)

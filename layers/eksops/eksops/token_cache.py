@@ -3,7 +3,8 @@
 The key hashes everything that can change the token (the `eksops token` options, every AWS_*
 environment variable, the shared config files' identity and mtime), so a cached token is always
 one a fresh mint would have produced, only older. Files are 0600 in a 0700 directory, written
-atomically, and a token is reused until ``REUSE_MARGIN_SECONDS`` before it expires.
+atomically. A token is reused from its signing time until ``REUSE_MARGIN_SECONDS`` before it
+expires: never when the clock reads earlier than its signing (set back, or frozen in the past).
 
 Standard library only (os, hashlib): it is on the path of every cached kubectl call.
 """
@@ -26,12 +27,15 @@ REUSE_MARGIN_SECONDS = 60
 class CachedToken:
     """A token as cached (a plain class: importing typing costs the exec plugin milliseconds)."""
 
-    __slots__ = ("expiration_timestamp", "expires_at", "token")
+    __slots__ = ("expiration_timestamp", "expires_at", "issued_at", "token")
 
-    def __init__(self, token: str, expiration_timestamp: str, expires_at: float) -> None:
+    def __init__(
+        self, token: str, expiration_timestamp: str, issued_at: float, expires_at: float
+    ) -> None:
         self.token = token
         self.expiration_timestamp = expiration_timestamp
-        self.expires_at = expires_at  # POSIX seconds
+        self.issued_at = issued_at  # POSIX seconds, whole: the signing second
+        self.expires_at = expires_at
 
 
 def default_cache_dir(environ: Mapping[str, str] = os.environ) -> str:
@@ -70,11 +74,12 @@ class TokenCache:
     def get(self, key: str, now: float) -> CachedToken | None:
         try:
             with open(os.path.join(self.directory, key), encoding="utf-8") as handle:
-                expires_at, timestamp, token = handle.read().split("\n", 2)
-            cached = CachedToken(token.strip(), timestamp, float(expires_at))
+                issued_at, expires_at, timestamp, token = handle.read().split("\n", 3)
+            cached = CachedToken(token.strip(), timestamp, float(issued_at), float(expires_at))
         except (OSError, ValueError):
             return None
-        return cached if now < cached.expires_at - REUSE_MARGIN_SECONDS else None
+        fresh = cached.issued_at <= now < cached.expires_at - REUSE_MARGIN_SECONDS
+        return cached if fresh else None
 
     def put(self, key: str, cached: CachedToken) -> None:
         """Best effort: a cache that cannot be written only costs speed."""
@@ -88,7 +93,8 @@ class TokenCache:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(
-                    f"{cached.expires_at}\n{cached.expiration_timestamp}\n{cached.token}\n"
+                    f"{cached.issued_at}\n{cached.expires_at}\n"
+                    f"{cached.expiration_timestamp}\n{cached.token}\n"
                 )
             os.replace(tmp, os.path.join(self.directory, key))
         except OSError:
