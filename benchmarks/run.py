@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
+from eksops.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,18 +32,6 @@ FAKE_CREDENTIALS = {  # AWS's documentation example keys: nothing here reaches A
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 }
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Safe YAML that reads `!Ref X` as X and ignores other CloudFormation tags."""
-
-
-_TemplateLoader.add_constructor("!Ref", lambda loader, node: loader.construct_scalar(node))
-_TemplateLoader.add_multi_constructor("!", lambda loader, tag, node: None)
-
-
-def load_template(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader
 
 
 def timed(command: Sequence[str], env: dict[str, str], before: Callable[[], None]) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from eksops.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 SAM = REPO / ".venv" / "sam" / "bin" / "sam"
@@ -18,23 +18,6 @@ LAYER = "EksopsLayer"
 # Unzipped bytes of a function plus its layers; Lambda's hard limit is 250 MB, ours is tighter.
 SIZE_BUDGET = 50 * 1024 * 1024
 ELF_MACHINE_AARCH64 = 183  # e_machine of an ELF file built for arm64
-
-
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short-form tags as their JSON form."""
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def _sam_env() -> dict[str, str]:
@@ -93,8 +76,7 @@ def built(sam: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _built_template(build_dir: Path) -> dict[str, Any]:
-    text = (build_dir / "template.yaml").read_text(encoding="utf-8")
-    return yaml.load(text, Loader=CfnLoader)
+    return load_template(build_dir / "template.yaml")
 
 
 def _tree_size(path: Path) -> int:

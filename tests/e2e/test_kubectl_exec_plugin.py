@@ -17,11 +17,11 @@ import sysconfig
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 import yaml
 from eksops.cli import main
 from eksops.exec_credential import V1
+from eksops.local.clusters import create_cluster
 from moto import mock_aws
 
 from tests.conftest import FAKE_CREDENTIALS
@@ -46,37 +46,12 @@ def api_server(pki: Pki):
         yield info
 
 
-def _create_cluster(name: str) -> None:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "eks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role_arn = boto3.client("iam").create_role(
-        RoleName="eks-cluster", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    ec2 = boto3.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for cidr, zone in (("10.0.1.0/24", "us-west-2a"), ("10.0.2.0/24", "us-west-2b"))
-    ]
-    boto3.client("eks").create_cluster(
-        name=name, roleArn=role_arn, resourcesVpcConfig={"subnetIds": subnets}
-    )
-
-
 @pytest.fixture
 def kubeconfig_file(aws_env: Path, api_server, pki: Pki, capsys: pytest.CaptureFixture[str]):
     """`eksops kubeconfig` output, with the cluster entry pointed at the local API server."""
     path = aws_env / "work" / "kubeconfig"
     with mock_aws():
-        _create_cluster(CLUSTER)
+        create_cluster(CLUSTER, "us-west-2")
         assert main(["kubeconfig", "--cluster-name", CLUSTER, "--kubeconfig", str(path)]) == 0
     assert capsys.readouterr().out.startswith("Updated context arn:aws:eks:us-west-2:")
 

@@ -21,6 +21,7 @@ from eksops.eks_cluster import ClusterEndpoint, describe_endpoint
 from eksops.eks_token import EksToken, TokenRequest
 from eksops.errors import KubeconfigError
 from eksops.exec_credential import V1BETA1
+from eksops.local.clusters import create_cluster
 from moto import mock_aws
 
 ACCOUNT = "123456789012"
@@ -76,33 +77,7 @@ def entry(config: dict, section: str, name: str) -> dict:
 
 
 def create_clusters(*cluster_names: str) -> dict[str, dict]:
-    """An IAM role, a VPC with two subnets and one EKS cluster per name, in moto."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "eks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role_arn = boto3.client("iam").create_role(
-        RoleName="eks-cluster", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    ec2 = boto3.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for cidr, zone in (("10.0.1.0/24", "us-west-2a"), ("10.0.2.0/24", "us-west-2b"))
-    ]
-    eks = boto3.client("eks")
-    return {
-        name: eks.create_cluster(
-            name=name, roleArn=role_arn, resourcesVpcConfig={"subnetIds": subnets}
-        )["cluster"]
-        for name in cluster_names
-    }
+    return {name: create_cluster(name, "us-west-2") for name in cluster_names}
 
 
 @pytest.fixture

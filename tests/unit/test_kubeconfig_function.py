@@ -11,40 +11,15 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from eksops.errors import ClusterNotFoundError, InvalidInputError
+from eksops.local.clusters import create_cluster
 from eksops.local.handlers import LambdaContext, handler
 from moto import mock_aws
-
-ROLE_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "eks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 
 @pytest.fixture
 def cluster(aws_env):
     with mock_aws():
-        role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=ROLE_POLICY)
-        ec2 = boto3.client("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=az)["Subnet"][
-                "SubnetId"
-            ]
-            for i, az in enumerate(["us-west-2a", "us-west-2b"])
-        ]
-        yield boto3.client("eks").create_cluster(
-            name="demo",
-            roleArn=role["Role"]["Arn"],
-            resourcesVpcConfig={"subnetIds": subnets},
-        )["cluster"]
+        yield create_cluster("demo", "us-west-2")
 
 
 @pytest.fixture

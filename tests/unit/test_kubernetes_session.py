@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import urllib3
 from eksops.eks_cluster import ClusterEndpoint
 from eksops.eks_token import TOKEN_PREFIX, EksToken, TokenRequest, get_token
 from eksops.kubernetes_session import KubernetesSession
+from eksops.local.clusters import create_cluster
 from kubernetes import client
 from moto import mock_aws
 
@@ -200,29 +200,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_for_cluster_against_moto(pass_client: bool) -> None:
     clock = FakeClock(T0)
     with mock_aws():
-        iam = boto3.client("iam", region_name="us-east-1")
-        role_arn = iam.create_role(
-            RoleName="eks-cluster",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "eks.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]["Arn"]
+        cluster = create_cluster("demo", "us-east-1")
         eks = boto3.client("eks", region_name="us-east-1")
-        cluster = eks.create_cluster(
-            name="demo",
-            roleArn=role_arn,
-            resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
-        )["cluster"]
-
         session = KubernetesSession.for_cluster(
             TokenRequest("demo"), clock=clock, eks_client=eks if pass_client else None
         )

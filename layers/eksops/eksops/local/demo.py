@@ -47,39 +47,6 @@ def _offline_account() -> object:
             yield Path(home)
 
 
-def _create_cluster() -> dict:
-    import boto3
-
-    iam = boto3.client("iam")
-    role = iam.create_role(
-        RoleName=f"{CLUSTER}-cluster-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "eks.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
-        for i, az in enumerate("ab")
-    ]
-    return boto3.client("eks").create_cluster(
-        name=CLUSTER,
-        version="1.31",
-        roleArn=role["Arn"],
-        resourcesVpcConfig={"subnetIds": [s["Subnet"]["SubnetId"] for s in subnets]},
-    )["cluster"]
-
-
 EXISTING_KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -108,6 +75,7 @@ def run(out: TextIO) -> int:
     from eksops import exec_credential
     from eksops.cli import main as cli
     from eksops.eks_token import TOKEN_PREFIX, TokenRequest, get_token
+    from eksops.local.clusters import create_cluster
     from eksops.local.handlers import LambdaContext, handler
 
     def say(text: str = "") -> None:
@@ -115,7 +83,7 @@ def run(out: TextIO) -> int:
 
     with _offline_account() as home:
         say("eksops demo: an offline AWS account (moto), fake credentials, no network.\n")
-        cluster = _create_cluster()
+        cluster = create_cluster(CLUSTER, REGION)
         say(f"1. EKS cluster {cluster['name']} ({cluster['arn']})")
 
         token = get_token(TokenRequest(CLUSTER))
