@@ -165,6 +165,23 @@ def _cmd_local_demo(args: argparse.Namespace) -> int:
     return run(sys.stdout)
 
 
+def _cmd_local_up(args: argparse.Namespace) -> int:
+    from eksops.local.serve import up
+
+    return up(args.port, args.region, args.time_scale, sys.stdout)
+
+
+def _cmd_local_fire_schedule(args: argparse.Namespace) -> int:
+    from eksops.local.control import OfflineAccountError, call
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise OfflineAccountError("set AWS_ENDPOINT_URL to the endpoint `eksops local up` printed")
+    answer = call(endpoint, "fire-schedule", {"rule": args.rule, "eventBus": args.event_bus})
+    print(f"Fired {answer['rule']}: delivered to {answer['targets']} target(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -207,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     kube.add_argument("--alias", metavar="NAME", help="context name (default: the cluster ARN)")
     kube.set_defaults(handler=_cmd_kubeconfig)
 
+    from eksops import workflow_run
+
+    workflow_run.add_parser(commands)
+
     local = commands.add_parser(
         "local", help="the offline account", description="Work against the offline account."
     )
@@ -217,6 +238,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run what eksops does today end to end against an in-process moto account.",
     )
     demo.set_defaults(handler=_cmd_local_demo)
+    up = local_commands.add_parser(
+        "up",
+        help="serve the offline account until interrupted",
+        description=(
+            "Serve an offline AWS account on 127.0.0.1 (moto, adapted to behave like AWS) with "
+            "this project's template.yaml deployed as stack `eksops`: the real state machines, "
+            "the real handler code, EventBridge rules. Prints the endpoint and the environment "
+            "to point the AWS CLI, boto3 and eksops at it. Ctrl-C stops it; state is not kept."
+        ),
+    )
+    up.add_argument("--port", type=int, default=4566, help="port (default %(default)s; 0: any)")
+    up.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        help="region of the deployed stack (default: AWS_REGION, else %(default)s)",
+    )
+    up.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply Wait states and Retry intervals by F (e.g. 0.01); default real time",
+    )
+    up.set_defaults(handler=_cmd_local_up)
+    fire = local_commands.add_parser(
+        "fire-schedule",
+        help="deliver a scheduled rule's event now",
+        description=(
+            "Deliver the Scheduled Event of an EventBridge schedule rule to its targets now, as "
+            "its schedule would. RULE is the rule's name or the template's logical ID. Talks to "
+            "the offline account at AWS_ENDPOINT_URL."
+        ),
+    )
+    fire.add_argument("rule", metavar="RULE", help="rule name or template logical ID")
+    fire.add_argument("--event-bus", default="default", help="event bus (default %(default)s)")
+    fire.set_defaults(handler=_cmd_local_fire_schedule)
     return parser
 
 

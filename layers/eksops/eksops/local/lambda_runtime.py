@@ -1,0 +1,249 @@
+"""Lambda invocations of the offline account run the function's real code, without Docker.
+
+moto runs functions in Docker containers; here each invocation goes to a warm worker process
+(``lambda_worker``) holding the deployed code: the function's zip and its layers' zips as
+stored in moto, extracted once per code version, with the layers' ``python/`` folders on the
+path as in ``/opt/python`` and third-party packages from this interpreter's environment. The
+worker gets Lambda's environment: the function's variables, the standard AWS_LAMBDA_* ones,
+credentials of the function's role (assumed through the offline STS), and AWS_ENDPOINT_URL
+pointing back at the offline account. A worker serves one invocation at a time; concurrent
+invocations start more workers, like Lambda's execution environments.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+LOG_TAIL_BYTES = 4096  # what Lambda returns in X-Amz-Log-Result
+
+
+@dataclass(frozen=True)
+class Outcome:
+    payload: str
+    error: bool
+    logs: str
+
+
+def _error_payload(error_type: str, message: str) -> str:
+    return json.dumps({"errorType": error_type, "errorMessage": message})
+
+
+class _Worker:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # the logs come back with each answer
+            text=True,
+        )
+
+    def invoke(self, request: dict[str, Any], timeout: float) -> Outcome | None:
+        """The worker's answer, or None if it died or timed out (it is then killed)."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            return None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.kill()
+            return None
+        answer = json.loads(line)
+        return Outcome(answer["payload"], answer["error"], answer["logs"])
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class LambdaRuntime:
+    """Warm workers per function code version, created on demand."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self._root = Path(tempfile.mkdtemp(prefix="eksops-lambda-"))
+        self._idle: dict[str, list[_Worker]] = {}
+        self._lock = threading.Lock()
+        self.on_close: Callable[[], None] = lambda: None
+
+    def close(self) -> None:
+        self.on_close()
+        with self._lock:
+            workers = [w for pool in self._idle.values() for w in pool]
+            self._idle.clear()
+        for worker in workers:
+            worker.kill()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def _extract(self, name: str, code: bytes) -> Path:
+        target = self._root / name
+        if not target.exists():
+            staging = Path(tempfile.mkdtemp(dir=self._root))
+            with zipfile.ZipFile(BytesIO(code)) as archive:
+                archive.extractall(staging)
+            staging.rename(target)
+        return target
+
+    def _environment(self, function: Any, code_dir: Path, layer_dirs: list[Path]) -> dict[str, str]:
+        credentials = self._role_credentials(function)
+        region = function.region
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "HOME": str(self._root),
+            # only the deployed code and layers, then this interpreter's site-packages
+            "PYTHONPATH": os.pathsep.join(str(p) for p in [code_dir, *layer_dirs]),
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "_HANDLER": function.handler,
+            # no X-Ray daemon offline: Powertools Tracer would only warn
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        env.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        return env
+
+    def _role_credentials(self, function: Any) -> dict[str, str]:
+        """The function's role, assumed through the offline account's STS (as Lambda does)."""
+        from moto.sts.models import sts_backends
+
+        backend = sts_backends[function.account_id][function.partition]
+        role = backend.assume_role(
+            region_name=function.region,
+            role_session_name=function.function_name[:64],
+            role_arn=function.role,
+            policy=None,
+            duration=3600,
+            external_id=None,
+        )
+        return {
+            "AccessKeyId": role.access_key_id,
+            "SecretAccessKey": role.secret_access_key,
+            "SessionToken": role.session_token,
+        }
+
+    def _spawn(self, function: Any) -> _Worker:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[function.account_id][function.region]
+        code_dir = self._extract(f"code-{function.code_sha_256[:16]}", function.code_bytes)
+        layer_dirs = []
+        for layer in function.layers:
+            version = backend.layers_versions_by_arn(layer["Arn"])
+            if version is not None and version.code_bytes:
+                extracted = self._extract(f"layer-{version.code_sha_256[:16]}", version.code_bytes)
+                layer_dirs.append(extracted / "python")
+        env = self._environment(function, code_dir, layer_dirs)
+        command = [sys.executable, "-m", "eksops.local.lambda_worker"]
+        # the worker module itself comes from this checkout, after the deployed layers
+        env["PYTHONPATH"] += os.pathsep + str(Path(__file__).resolve().parents[2])
+        return _Worker(command, env, code_dir)
+
+    def invoke(self, function: Any, event: str) -> Outcome:
+        if not str(function.run_time).startswith("python"):
+            message = f"the offline account runs Python functions only, not {function.run_time}"
+            return Outcome(_error_payload("Runtime.InvalidRuntime", message), True, message)
+        key = f"{function.function_arn}:{function.code_sha_256}"
+        with self._lock:
+            pool = self._idle.setdefault(key, [])
+            worker = pool.pop() if pool else None
+        if worker is None:
+            worker = self._spawn(function)
+        request_id = str(uuid.uuid4())
+        timeout = float(function.timeout)
+        request = {
+            "event": event,
+            "requestId": request_id,
+            "functionArn": function.function_arn,
+            "deadlineMs": int((time.time() + timeout) * 1000),
+        }
+        outcome = worker.invoke(request, timeout)
+        if outcome is None:
+            message = f"{request_id} Task timed out after {timeout:.2f} seconds"
+            if worker.process.returncode not in (None, -9):
+                message = f"RequestId: {request_id} Error: Runtime exited unexpectedly"
+            error_type = "Sandbox.Timedout" if "timed out" in message else "Runtime.ExitError"
+            return Outcome(_error_payload(error_type, message), True, message)
+        with self._lock:
+            self._idle.setdefault(key, []).append(worker)
+        return outcome
+
+
+def install(endpoint_url: str) -> LambdaRuntime:
+    """Route moto's Lambda invocations (API, Step Functions, events) to real handler code until
+    ``runtime.close()``, which restores moto's own."""
+    from moto.awslambda.models import LambdaFunction
+
+    runtime = LambdaRuntime(endpoint_url)
+    moto_methods = {
+        "_invoke_lambda": LambdaFunction._invoke_lambda,
+        "invoke": LambdaFunction.invoke,
+    }
+
+    def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]:
+        text = event if isinstance(event, str) else json.dumps(event or {})
+        outcome = runtime.invoke(self, text)
+        self.save_logs(outcome.logs)
+        return outcome.payload, outcome.error, outcome.logs
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+        event = body or "{}"
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":  # asynchronous: accepted now, run in the background
+            threading.Thread(target=_invoke_lambda, args=(self, event), daemon=True).start()
+            return b""
+        payload, error, logs = _invoke_lambda(self, event)
+        if error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        if request_headers.get("x-amz-log-type") == "Tail":
+            tail = logs.encode("utf-8")[-LOG_TAIL_BYTES:]
+            response_headers["x-amz-log-result"] = base64.b64encode(tail).decode("ascii")
+        return payload.encode("utf-8")
+
+    def restore() -> None:
+        for name, method in moto_methods.items():
+            setattr(LambdaFunction, name, method)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    LambdaFunction.invoke = invoke
+    runtime.on_close = restore
+    return runtime

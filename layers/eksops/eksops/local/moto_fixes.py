@@ -1,0 +1,93 @@
+"""CloudFormation in moto, made to create Lambda resources as AWS does.
+
+Each fix names the AWS behaviour it restores; docs/offline-account.md lists them all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+
+class _ExecutingBackends:
+    """What moto's Step Functions API uses, for its CloudFormation too: with state machine
+    execution on, the API uses the interpreter's backends while CloudFormation kept creating
+    state machines in the other ones, where no API call can see them."""
+
+    def __getitem__(self, account_id: str) -> Any:
+        from moto.stepfunctions.responses import get_backend
+
+        return _AccountBackends(account_id, get_backend)
+
+
+class _AccountBackends:
+    def __init__(self, account_id: str, get_backend: Any) -> None:
+        self.account_id = account_id
+        self.get_backend = get_backend
+
+    def __getitem__(self, region: str) -> Any:
+        return self.get_backend(self.account_id, region)
+
+
+def install() -> None:
+    from moto.awslambda.models import LambdaFunction, LayerVersion, lambda_backends
+    from moto.stepfunctions import models as stepfunctions_models
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if getattr(LayerVersion, "_eksops_fixed", False):
+        return
+    stepfunctions_models.stepfunctions_backends = _ExecutingBackends()
+    start_execution = StepFunctionsParserBackend.start_execution
+
+    def start_execution_named(
+        self: Any, state_machine_arn: str, name: Any = None, *a: Any, **kw: Any
+    ) -> Any:
+        """StartExecution without a name gets a UUID, as in AWS (moto's interpreter used None,
+        so a second unnamed execution collided with the first)."""
+        return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *a, **kw)
+
+    StepFunctionsParserBackend.start_execution = start_execution_named
+    create_function = LambdaFunction.create_from_cloudformation_json.__func__
+
+    def create_function_with_all_properties(
+        cls: type, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any
+    ) -> Any:
+        """Layers, Architectures and TracingConfig apply, as in AWS."""
+        function = create_function(cls, resource_name, cloudformation_json, *args, **kw)
+        properties = cloudformation_json["Properties"]
+        if "Layers" in properties:
+            function.layers = function._get_layers_data(properties["Layers"])
+        if "Architectures" in properties:
+            function.architectures = properties["Architectures"]
+        if "TracingConfig" in properties:
+            function.tracing_config = properties["TracingConfig"]
+        if "EphemeralStorage" in properties:
+            function.ephemeral_storage = properties["EphemeralStorage"]["Size"]
+        return function
+
+    def create_layer_version(
+        cls: type,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kw: Any,
+    ) -> Any:
+        """LayerName and CompatibleArchitectures apply, as in AWS."""
+        properties = cloudformation_json["Properties"]
+        spec = {
+            "Content": properties["Content"],
+            "LayerName": properties.get("LayerName", resource_name),
+        }
+        for name in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if name in properties:
+                spec[name] = properties[name]
+        return lambda_backends[account_id][region_name].publish_layer_version(spec)
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(
+        create_function_with_all_properties
+    )
+    LayerVersion.create_from_cloudformation_json = classmethod(create_layer_version)
+    # Ref of AWS::Lambda::LayerVersion is its LayerVersionArn (moto returns an empty string).
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)
+    LayerVersion._eksops_fixed = True

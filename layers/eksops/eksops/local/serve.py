@@ -1,0 +1,44 @@
+"""`eksops local up`: serve the offline account until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import TextIO
+
+from eksops.local.account import OfflineAccount
+
+
+def up(port: int, region: str, time_scale: float, out: TextIO) -> int:
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    say(f"Starting the offline account (moto) on 127.0.0.1:{port or 'a free port'}...")
+    account = OfflineAccount(port=port, region=region, time_scale=time_scale).start()
+    deployment = account.deployment
+    assert deployment is not None
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        say(f"Endpoint  {account.endpoint_url}   region {account.region}   account 123456789012")
+        say(f"Stack     {deployment.stack_name}: {deployment.status}")
+        for logical_id, physical_id in sorted(deployment.resources.items()):
+            say(f"          {logical_id:32} {physical_id}")
+        say()
+        say("Point clients at it (any credentials work):")
+        say("  export " + " ".join(f"{k}={v}" for k, v in account.environment.items()))
+        say("  aws stepfunctions list-state-machines        # the AWS CLI")
+        say("  python -c 'import boto3; print(boto3.client(\"lambda\").list_functions())'")
+        say("  eksops run WORKFLOW --input FILE             # executions, followed live")
+        say("  eksops local fire-schedule RULE              # a scheduled rule, now")
+        say("kubectl: clusters get a Kubernetes API endpoint once the EKS side lands; until then")
+        say("  `eksops kubeconfig` works but the server it names does not answer.")
+        say()
+        say("Ctrl-C to stop.")
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        say("Stopping the offline account.")
+        account.stop()
+    return 0
