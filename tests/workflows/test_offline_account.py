@@ -185,3 +185,28 @@ def test_fire_schedule_starts_the_scheduled_target(account, cluster, probe) -> N
 def test_fire_schedule_of_a_missing_rule_is_a_named_error(account) -> None:
     with pytest.raises(OfflineAccountError, match=r"eksops\.RuleNotFound"):
         call(account.endpoint_url, "fire-schedule", {"rule": "no-such-rule"})
+
+
+def test_task_parameters_are_validated_like_aws(account) -> None:
+    """A misspelt aws-sdk parameter fails the task, as AWS's model validation does."""
+    sfn = account.client("stepfunctions")
+    role = account.client("iam").create_role(RoleName="sdk-typo", AssumeRolePolicyDocument="{}")
+    definition = {
+        "StartAt": "Describe",
+        "States": {
+            "Describe": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:eks:describeCluster",
+                "Parameters": {"Nmae": "demo"},
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="sdk-typo", definition=json.dumps(definition), roleArn=role["Role"]["Arn"]
+    )["stateMachineArn"]
+    result = finished(account, sfn.start_execution(stateMachineArn=machine)["executionArn"])
+    assert result["status"] == "FAILED"
+    history = sfn.get_execution_history(executionArn=result["executionArn"])["events"]
+    failure = next(e for e in history if e["type"] == "TaskFailed")["taskFailedEventDetails"]
+    assert 'Unknown parameter in input: "Nmae"' in failure["cause"]  # botocore's own check

@@ -13,6 +13,7 @@ invocations start more workers, like Lambda's execution environments.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -100,13 +101,17 @@ class LambdaRuntime:
             worker.kill()
         shutil.rmtree(self._root, ignore_errors=True)
 
-    def _extract(self, name: str, code: bytes) -> Path:
-        target = self._root / name
+    def _extract(self, kind: str, code: bytes) -> Path:
+        """The zip's files, once per distinct content (code versions share nothing)."""
+        target = self._root / f"{kind}-{hashlib.sha256(code).hexdigest()[:16]}"
         if not target.exists():
             staging = Path(tempfile.mkdtemp(dir=self._root))
             with zipfile.ZipFile(BytesIO(code)) as archive:
                 archive.extractall(staging)
-            staging.rename(target)
+            try:
+                staging.rename(target)
+            except OSError:  # a concurrent spawn extracted the same content first
+                shutil.rmtree(staging, ignore_errors=True)
         return target
 
     def _environment(self, function: Any, code_dir: Path, layer_dirs: list[Path]) -> dict[str, str]:
@@ -163,12 +168,12 @@ class LambdaRuntime:
         from moto.awslambda.models import lambda_backends
 
         backend = lambda_backends[function.account_id][function.region]
-        code_dir = self._extract(f"code-{function.code_sha_256[:16]}", function.code_bytes)
+        code_dir = self._extract("code", function.code_bytes)
         layer_dirs = []
         for layer in function.layers:
             version = backend.layers_versions_by_arn(layer["Arn"])
             if version is not None and version.code_bytes:
-                extracted = self._extract(f"layer-{version.code_sha_256[:16]}", version.code_bytes)
+                extracted = self._extract("layer", version.code_bytes)
                 layer_dirs.append(extracted / "python")
         env = self._environment(function, code_dir, layer_dirs)
         command = [sys.executable, "-m", "eksops.local.lambda_worker"]

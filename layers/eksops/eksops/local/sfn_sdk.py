@@ -55,6 +55,7 @@ def install() -> None:
         service_error_name
     )
     _install_extract_json()
+    _install_validating_clients()
     setattr(StateTaskService, _MARK, True)
 
 
@@ -73,12 +74,48 @@ def _install_extract_json() -> None:
             return [match.value for match in matches]
         return matches[0].value
 
-    # the interpreter's modules import the function by name
+    _rebind("extract_json", original, extract_json)
+
+
+def _install_validating_clients() -> None:
+    """AWS validates every service call of a Task against the API's model; moto's interpreter
+    builds its clients with botocore's parameter validation off, so a wrong parameter reached
+    the backend. Same clients (endpoint, no retries, timeouts), validation on."""
+    import boto3
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        in_process = botocore_stubber.enabled  # mock_aws intercepts; else the local server
+        endpoint = {} if in_process else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
+        config = Config(
+            parameter_validation=True,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        )
+        return boto3.client(
+            service_name=service,
+            region_name=region,
+            aws_access_key_id="ak",
+            aws_secret_access_key="sk",  # noqa: S106 - moto accepts any key
+            config=config,
+            **endpoint,
+        )
+
+    _rebind("boto_client_for", boto_client.boto_client_for, boto_client_for)
+
+
+def _rebind(attribute: str, original: Any, replacement: Any) -> None:
+    """The interpreter's modules import these functions by name: rebind each import."""
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser") and (
-            getattr(module, "extract_json", None) is original
+            getattr(module, attribute, None) is original
         ):
-            module.extract_json = extract_json  # type: ignore[attr-defined]
+            setattr(module, attribute, replacement)
 
 
 def sdk_service_name(service_id: str) -> str:
