@@ -1,7 +1,7 @@
-"""`eksops local demo`: what eksops does today, end to end, against an in-process moto account.
+"""`eksops local demo`: what eksops does today, end to end, on the offline account.
 
-Needs no AWS account and no credentials: moto plays AWS and fake credentials are set for the
-duration of the demo only.
+Needs no AWS account and no credentials: the offline account plays AWS, and nothing of the
+caller's AWS configuration, kubeconfig or token cache is read or written.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -19,34 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 
 CLUSTER = "demo"
 REGION = "us-west-2"
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "POWERTOOLS_SERVICE_NAME": "eksops",
-    "POWERTOOLS_METRICS_NAMESPACE": "eksops",
-}
-
-
-@contextmanager
-def _offline_account() -> object:
-    """Fake credentials and moto, with nothing of the caller's AWS configuration in reach."""
-    from moto import mock_aws
-
-    with tempfile.TemporaryDirectory() as home:
-        cleared = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env = {
-            **cleared,
-            **FAKE_ENV,
-            "AWS_CONFIG_FILE": f"{home}/config",
-            "AWS_SHARED_CREDENTIALS_FILE": f"{home}/credentials",
-            "EKSOPS_CACHE_DIR": home,
-        }
-        with mock.patch.dict(os.environ, env, clear=True), mock_aws():
-            yield Path(home)
-
-
 EXISTING_KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -57,6 +31,21 @@ contexts:
 users: []
 current-context: existing
 """
+
+
+@contextmanager
+def _isolated_environment(environment: dict[str, str]) -> Iterator[Path]:
+    """The offline account's environment, and a private home for config, caches and output."""
+    with tempfile.TemporaryDirectory() as home:
+        kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBE"))}
+        private = {
+            "HOME": home,
+            "AWS_CONFIG_FILE": f"{home}/config",
+            "AWS_SHARED_CREDENTIALS_FILE": f"{home}/credentials",
+            "EKSOPS_CACHE_DIR": f"{home}/cache",
+        }
+        with mock.patch.dict(os.environ, {**kept, **environment, **private}, clear=True):
+            yield Path(home)
 
 
 def _kubectl_contexts(kubeconfig: Path) -> str:
@@ -75,16 +64,29 @@ def run(out: TextIO) -> int:
     from eksops import exec_credential
     from eksops.cli import main as cli
     from eksops.eks_token import TOKEN_PREFIX, TokenRequest, get_token
+    from eksops.local.account import OfflineAccount
     from eksops.local.clusters import create_cluster
-    from eksops.local.handlers import LambdaContext, handler
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    with _offline_account() as home:
-        say("eksops demo: an offline AWS account (moto), fake credentials, no network.\n")
+    say("eksops demo: the offline account (moto, adapted to behave like AWS), no credentials.\n")
+    started = time.monotonic()
+    with (
+        OfflineAccount(region=REGION) as account,
+        _isolated_environment(account.environment) as home,
+    ):
+        assert account.deployment is not None
+        say(f"1. `eksops local up`: {account.endpoint_url}, template.yaml deployed as stack")
+        say(
+            f"   {account.deployment.stack_name} ({account.deployment.status}, "
+            f"{time.monotonic() - started:.1f} s):"
+        )
+        for logical_id, physical_id in sorted(account.deployment.resources.items()):
+            say(f"     {logical_id:28} {physical_id}")
+
         cluster = create_cluster(CLUSTER, REGION)
-        say(f"1. EKS cluster {cluster['name']} ({cluster['arn']})")
+        say(f"\n2. An EKS cluster, created through the EKS API: {cluster['arn']}")
 
         token = get_token(TokenRequest(CLUSTER))
         document = exec_credential.render(
@@ -92,23 +94,39 @@ def run(out: TextIO) -> int:
         )
         url = base64.urlsafe_b64decode(token.token.removeprefix(TOKEN_PREFIX) + "==").decode()
         signed = parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0]
-        say("\n2. `eksops token --cluster-name demo`: the ExecCredential kubectl receives")
+        say("\n3. `eksops token --cluster-name demo`: the ExecCredential kubectl receives")
         say(document.rstrip())
-        say(f"   a presigned STS GetCallerIdentity URL for {urlsplit(url).netloc},")
-        say(f"   signed headers {signed!r}, valid until {token.expiration_timestamp}")
+        say(f"   a presigned STS GetCallerIdentity URL for {urlsplit(url).netloc} (the offline")
+        say(f"   STS), signed headers {signed!r}, valid until {token.expiration_timestamp}")
 
         kubeconfig = home / "kubeconfig"
         kubeconfig.write_text(EXISTING_KUBECONFIG)
-        say(f"\n3. `eksops kubeconfig --cluster-name demo`, twice, into {kubeconfig.name}:")
+        say(f"\n4. `eksops kubeconfig --cluster-name demo`, twice, into {kubeconfig.name}:")
         for _ in range(2):
             cli(["kubeconfig", "--cluster-name", CLUSTER, "--kubeconfig", str(kubeconfig)])
         say(kubeconfig.read_text().rstrip())
         say("\n   kubectl config get-contexts:\n" + _kubectl_contexts(kubeconfig))
 
-        event = {"clusterName": CLUSTER, "format": "kubeconfig"}
-        say(f"\n4. KubeconfigFunction, the real handler, with {json.dumps(event)}")
-        result = handler("kubeconfig")(event, LambdaContext("KubeconfigFunction"))
-        say(f"   context {result['kubeconfig']['current-context']}")
-        say(f"   static token, valid until {result['expirationTimestamp']}")
-        say("\nDone. Later issues grow this into every workflow on the offline account.")
+        lambda_client = account.client("lambda")
+        function = account.resource("KubeconfigFunction")
+        say(f"\n5. KubeconfigFunction through the Lambda API ({function}):")
+        for event in (
+            {"clusterName": CLUSTER, "format": "kubeconfig"},
+            {"clusterName": CLUSTER, "format": "token"},
+            {"clusterName": "not a name", "format": "token"},
+        ):
+            began = time.monotonic()
+            response = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event))
+            body = json.loads(response["Payload"].read())
+            took = f"{(time.monotonic() - began) * 1000:.0f} ms"
+            if "FunctionError" in response:
+                outcome = f"{body['errorType']}: {body['errorMessage']}"
+            elif "kubeconfig" in body:
+                outcome = f"kubeconfig for {body['kubeconfig']['current-context']}"
+            else:
+                outcome = f"token valid until {body['expirationTimestamp']}"
+            say(f"   {json.dumps(event)}\n     -> {outcome} ({took})")
+        say("   (the first call starts a warm worker with the deployed code; later calls reuse it)")
+    say("\nDone. `eksops local up` serves the same account for the AWS CLI; later issues add the")
+    say("workflows, the EKS control plane and a Kubernetes API per cluster.")
     return 0
