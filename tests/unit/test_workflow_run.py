@@ -12,18 +12,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import moto.stepfunctions.models
 import pytest
-from eksops.workflow_run import (
-    EXIT_FOLLOW_TIMEOUT,
-    EXIT_INTERRUPTED,
-    MAX_INTERVAL,
-    MIN_INTERVAL,
-    HistoryReader,
-    Narrator,
-    add_parser,
-    follow,
-    json_path_value,
-    run,
-)
+from eksops.execution_history import MAX_INTERVAL, MIN_INTERVAL, HistoryReader, follow
+from eksops.execution_narrator import Narrator, json_path_value
+from eksops.workflow_run import EXIT_FOLLOW_TIMEOUT, EXIT_INTERRUPTED, add_parser, run
 from moto import mock_aws
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -580,7 +571,7 @@ def test_follow_pages_back_only_to_seen_events_and_grows_its_interval():
 
 
 def test_follow_timeout_is_bounded_by_the_clock():
-    from eksops.workflow_run import FollowTimeoutError
+    from eksops.execution_history import FollowTimeoutError
 
     fake = FakeStepFunctions([[event(1, "ExecutionStarted", 0)]])
     clock = FakeTime()

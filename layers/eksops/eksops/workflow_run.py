@@ -4,9 +4,8 @@ The state machine is found by its CloudFormation logical ID in the deployed stac
 is checked before anything starts, and the execution is followed by polling its history until
 it ends. Nothing here stops an execution: Ctrl-C or ``--timeout`` only stop following.
 
-History is read newest first (``reverseOrder``) and paged back with ``nextToken`` only until
-the last event already seen, so each poll costs one call however long the history grows; a
-forward read cannot resume, because the last page of a running execution has no nextToken.
+Following (polling the history) is in execution_history; the progress lines a person reads
+are made in execution_narrator.
 
 This module is imported whenever the CLI builds its parser (also on `eksops token`'s cache
 misses), so it imports nothing heavy at the top: json, boto3 and friends load when they run.
@@ -17,13 +16,21 @@ from __future__ import annotations
 import sys
 
 from eksops.errors import EksopsError, InvalidInputError
+from eksops.execution_history import (
+    EXIT_FAILED,
+    Execution,
+    FollowTimeoutError,
+    Outcome,
+    aws_call,
+    follow,
+)
+from eksops.execution_narrator import Narrator, format_duration
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: see cli.py
 
 if TYPE_CHECKING:
     import argparse
-    import datetime
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from typing import Any, TextIO
 
     import boto3
@@ -31,43 +38,11 @@ if TYPE_CHECKING:
 DEFAULT_STACK = "eksops"  # samconfig.toml's default stack_name
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
 MAX_INPUT_BYTES = 256 * 1024  # Step Functions' limit for an execution's input (UTF-8)
-MIN_INTERVAL = 0.2  # seconds between polls while events keep coming
-MAX_INTERVAL = 2.0  # ... growing by INTERVAL_GROWTH up to this while nothing happens
-INTERVAL_GROWTH = 1.5
-HISTORY_PAGE_SIZE = 100
-CHAIN_LIMIT = 25_000  # a Standard execution's history holds at most 25,000 events
-CAUSE_IN_PROGRESS = 200  # characters of a failure's cause shown in a progress line
 
-EXIT_SUCCEEDED = 0
-EXIT_FAILED = 1  # FAILED, TIMED_OUT or ABORTED, or following broke off on an error
+# EXIT_SUCCEEDED (0) and EXIT_FAILED (1) are Outcome.exit_code's, in execution_history
 EXIT_USAGE = 2  # bad arguments or input, or the execution could not be started
 EXIT_FOLLOW_TIMEOUT = 124  # --timeout passed; the execution is still running (as timeout(1))
 EXIT_INTERRUPTED = 130  # Ctrl-C; the execution keeps running
-
-RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
-TERMINAL_EVENTS = frozenset(
-    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-)
-# history events that end one attempt of a Task state; a *Scheduled event after one is a retry
-ATTEMPT_FAILURES = frozenset(
-    {
-        "TaskFailed",
-        "TaskTimedOut",
-        "TaskStartFailed",
-        "TaskSubmitFailed",
-        "LambdaFunctionFailed",
-        "LambdaFunctionTimedOut",
-        "LambdaFunctionStartFailed",
-        "LambdaFunctionScheduleFailed",
-        "ActivityFailed",
-        "ActivityTimedOut",
-        "ActivityScheduleFailed",
-    }
-)
-BLOCK_ENDS = frozenset(
-    {"MapStateFailed", "MapStateAborted", "ParallelStateFailed", "ParallelStateAborted"}
-)
-ATTEMPT_STARTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"})
 
 
 class WorkflowNotFoundError(EksopsError):
@@ -80,16 +55,6 @@ class StackNotFoundError(EksopsError):
     """No CloudFormation stack of that name in that account and region."""
 
     error_name = "eksops.StackNotFound"
-
-
-class AwsRequestError(EksopsError):
-    """An AWS call failed (access denied, no region or credentials, unreachable endpoint...)."""
-
-    error_name = "eksops.AwsRequestFailed"
-
-
-class FollowTimeoutError(Exception):
-    """--timeout passed while the execution was still running."""
 
 
 # --- before anything starts -------------------------------------------------------------------
@@ -125,42 +90,13 @@ def read_input(path: str, stdin: TextIO) -> str:
     return text
 
 
-class _aws_call:  # used like a function: `with _aws_call("what"):`
-    """Turns botocore's errors into AwsRequestError naming the call."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> bool:
-        if exc is None:
-            return False
-        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
-
-        if isinstance(exc, NoRegionError):
-            raise AwsRequestError(
-                f"{self.what}: no AWS region; set AWS_REGION or pass --region"
-            ) from exc
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            code, message = error.get("Code", "Unknown"), error.get("Message", "")
-            raise AwsRequestError(f"{self.what}: {code}: {message}") from exc
-        if isinstance(exc, BotoCoreError):
-            raise AwsRequestError(f"{self.what}: {exc}") from exc
-        return False
-
-
 def state_machines(cloudformation: Any, stack: str) -> dict[str, str]:
     """The stack's state machines: logical ID -> ARN (their physical ID)."""
     from botocore.exceptions import ClientError
 
     found: dict[str, str] = {}
     paginator = cloudformation.get_paginator("list_stack_resources")
-    with _aws_call(f"listing the resources of stack {stack}"):
+    with aws_call(f"listing the resources of stack {stack}"):
         try:
             for page in paginator.paginate(StackName=stack):
                 for resource in page["StackResourceSummaries"]:
@@ -209,7 +145,7 @@ def state_machine_definition(sfn: Any, state_machine_arn: str) -> dict[str, Any]
 
 
 def start_execution(sfn: Any, state_machine_arn: str, input_text: str, name: str) -> Execution:
-    with _aws_call(f"starting an execution of {state_machine_arn}"):
+    with aws_call(f"starting an execution of {state_machine_arn}"):
         started = sfn.start_execution(
             stateMachineArn=state_machine_arn, input=input_text, name=name
         )
@@ -221,428 +157,7 @@ def execution_arn_for(state_machine_arn: str, name: str) -> str:
     return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
-# --- following ----------------------------------------------------------------------------------
-
-
-class Execution:
-    __slots__ = ("arn", "start_date")
-
-    def __init__(self, arn: str, start_date: datetime.datetime) -> None:
-        self.arn = arn
-        self.start_date = start_date
-
-
-class Outcome:
-    """How an execution ended (or, after a timeout or Ctrl-C, how it was last seen)."""
-
-    __slots__ = ("cause", "error", "execution_arn", "output", "start_date", "status", "stop_date")
-
-    def __init__(
-        self,
-        execution_arn: str,
-        status: str,
-        start_date: datetime.datetime | None,
-        stop_date: datetime.datetime | None = None,
-        output: str | None = None,
-        error: str | None = None,
-        cause: str | None = None,
-    ) -> None:
-        self.execution_arn = execution_arn
-        self.status = status
-        self.start_date = start_date
-        self.stop_date = stop_date
-        self.output = output
-        self.error = error
-        self.cause = cause
-
-    @classmethod
-    def from_description(cls, description: dict[str, Any]) -> Outcome:
-        return cls(
-            description["executionArn"],
-            description["status"],
-            description.get("startDate"),
-            description.get("stopDate"),
-            description.get("output"),
-            description.get("error"),
-            description.get("cause"),
-        )
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCEEDED"
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_SUCCEEDED if self.succeeded else EXIT_FAILED
-
-    def parsed_output(self) -> Any:
-        import json
-
-        if self.output is None:
-            return None
-        try:
-            return json.loads(self.output)
-        except ValueError:
-            return self.output
-
-    def to_json(self) -> dict[str, Any]:
-        """The --json document: output (parsed) on success, error and cause otherwise."""
-        document: dict[str, Any] = {"executionArn": self.execution_arn, "status": self.status}
-        if self.succeeded:
-            document["output"] = self.parsed_output()
-        elif self.status not in RUNNING_STATUSES:
-            document["error"] = self.error
-            document["cause"] = self.cause
-        document["startDate"] = _iso(self.start_date)
-        document["stopDate"] = _iso(self.stop_date)
-        return document
-
-
-def _iso(moment: datetime.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-class HistoryReader:
-    """New events of an execution's history, oldest first, each returned once."""
-
-    def __init__(self, sfn: Any, execution_arn: str, page_size: int = HISTORY_PAGE_SIZE) -> None:
-        self._sfn = sfn
-        self._arn = execution_arn
-        self._page_size = page_size
-        self.last_id = 0
-
-    def new_events(self) -> list[dict[str, Any]]:
-        fresh: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "executionArn": self._arn,
-            "reverseOrder": True,
-            "maxResults": self._page_size,
-        }
-        while True:
-            with _aws_call(f"reading the history of {self._arn}"):
-                page = self._sfn.get_execution_history(**request)
-            events = page.get("events", [])
-            unseen = [event for event in events if event["id"] > self.last_id]
-            fresh.extend(unseen)
-            token = page.get("nextToken")
-            if len(unseen) < len(events) or not token:
-                break
-            request["nextToken"] = token
-        fresh.sort(key=lambda event: event["id"])
-        if fresh:
-            self.last_id = fresh[-1]["id"]
-        return fresh
-
-
-def follow(
-    sfn: Any,
-    execution_arn: str,
-    *,
-    on_events: Callable[[list[dict[str, Any]]], None] | None = None,
-    timeout: float | None = None,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-    min_interval: float = MIN_INTERVAL,
-    max_interval: float = MAX_INTERVAL,
-) -> Outcome:
-    """Poll until the execution ends. With ``on_events``, new history events are passed to it
-    as they appear (and their end event triggers the final DescribeExecution); without, only
-    DescribeExecution is polled. The interval starts at ``min_interval``, grows by
-    INTERVAL_GROWTH up to ``max_interval`` while nothing happens, and drops back on news.
-    FollowTimeoutError after ``timeout`` seconds (``clock`` is monotonic)."""
-    history = HistoryReader(sfn, execution_arn) if on_events is not None else None
-    deadline = None if timeout is None else clock() + timeout
-    interval = min_interval
-    ended = history is None  # without history, every poll asks DescribeExecution
-    while True:
-        if history is not None and on_events is not None:  # (both or neither)
-            events = history.new_events()
-            if events:
-                on_events(events)
-                interval = min_interval
-                ended = ended or any(event["type"] in TERMINAL_EVENTS for event in events)
-        if ended:
-            with _aws_call(f"describing {execution_arn}"):
-                description = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] not in RUNNING_STATUSES:
-                return Outcome.from_description(description)
-        pause = interval
-        if deadline is not None:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise FollowTimeoutError(execution_arn)
-            pause = min(pause, remaining)
-        sleep(pause)
-        interval = min(interval * INTERVAL_GROWTH, max_interval)
-
-
-# --- narration ----------------------------------------------------------------------------------
-
-
-class _StateInfo:
-    __slots__ = ("depth", "map_ancestor", "spec")
-
-    def __init__(self, spec: dict[str, Any], depth: int, map_ancestor: str | None) -> None:
-        self.spec = spec
-        self.depth = depth
-        self.map_ancestor = map_ancestor
-
-
-def index_states(definition: dict[str, Any] | None) -> dict[str, _StateInfo]:
-    """Every state of an ASL document by name (names are unique machine-wide), with its
-    nesting depth and the innermost Map it runs in."""
-    found: dict[str, _StateInfo] = {}
-
-    def visit(states: Any, depth: int, map_ancestor: str | None) -> None:
-        if not isinstance(states, dict):
-            return
-        for name, spec in states.items():
-            if not isinstance(spec, dict):
-                continue
-            found.setdefault(name, _StateInfo(spec, depth, map_ancestor))
-            if spec.get("Type") == "Map":
-                processor = spec.get("ItemProcessor") or spec.get("Iterator") or {}
-                if isinstance(processor, dict):
-                    visit(processor.get("States"), depth + 1, name)
-            elif spec.get("Type") == "Parallel":
-                for branch in spec.get("Branches") or []:
-                    if isinstance(branch, dict):
-                        visit(branch.get("States"), depth + 1, map_ancestor)
-
-    if definition:
-        visit(definition.get("States"), 0, None)
-    return found
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(seconds, 0.0)
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
-_PATH_STEP = r"\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]"
-
-
-def json_path_value(document: Any, path: str) -> Iterator[Any]:
-    """Yields the value at a plain JSONPath (``$.a.b[0]``, ``$['a']``) if there is one."""
-    import re
-
-    if not path.startswith("$") or path.startswith("$$"):
-        return
-    value, position = document, 1
-    step = re.compile(_PATH_STEP)
-    while position < len(path):
-        match = step.match(path, position)
-        if match is None:
-            return
-        key, index, quoted, double = match.groups()
-        if index is not None:
-            if not isinstance(value, list) or int(index) >= len(value):
-                return
-            value = value[int(index)]
-        else:
-            name = key if key is not None else quoted if quoted is not None else double
-            if not isinstance(value, dict) or name not in value:
-                return
-            value = value[name]
-        position = match.end()
-    yield value
-
-
-class Narrator:
-    """Turns history events into one line each for a person: states entered and exited (with
-    durations), waits, Map iterations, Parallel branches, failed attempts and retries. Lines
-    start with the time since the execution started and are indented by nesting."""
-
-    def __init__(
-        self,
-        write: Callable[[str], None],
-        start_date: datetime.datetime,
-        definition: dict[str, Any] | None = None,
-    ) -> None:
-        self._write = write
-        self._start = start_date
-        self._states = index_states(definition)
-        # id -> (type, previous id, timestamp, state name or None, iteration index or None)
-        self._events: dict[int, tuple[str, int, datetime.datetime, str | None, int | None]] = {}
-        self._iterations: dict[tuple[str, int], datetime.datetime] = {}
-        self._attempts: dict[str, int] = {}
-        self._failed: set[str] = set()
-
-    def __call__(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            self._remember(event)
-            line = self._describe(event)
-            if line is not None:
-                depth, text = line
-                elapsed = format_duration((event["timestamp"] - self._start).total_seconds())
-                self._write(f"{elapsed:>8}  {'  ' * depth}{text}")
-
-    def _remember(self, event: dict[str, Any]) -> None:
-        details = _details(event)
-        name = details.get("name")
-        index = details.get("index")
-        self._events[event["id"]] = (
-            event["type"],
-            event.get("previousEventId", 0),
-            event["timestamp"],
-            name if isinstance(name, str) else None,
-            index if isinstance(index, int) else None,
-        )
-
-    def _walk(self, event_id: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        """The event's causal chain (previousEventId), starting with the event before it."""
-        current = self._events.get(event_id)
-        for _ in range(CHAIN_LIMIT):
-            if current is None or current[1] == 0 or current[1] >= event_id:
-                return
-            event_id = current[1]
-            current = self._events.get(event_id)
-            if current is not None:
-                yield event_id, current
-
-    def _entered(self, event_id: int, name: str | None = None) -> tuple[str, datetime.datetime]:
-        """The state whose visit an event belongs to (the nearest *StateEntered before it)."""
-        for _, (kind, _, timestamp, entered, _) in self._walk(event_id):
-            if kind.endswith("StateEntered") and entered and name in (None, entered):
-                return entered, timestamp
-        return name or "?", self._events[event_id][2]
-
-    def _iteration(self, event_id: int, name: str) -> int | None:
-        """The index of the iteration of Map ``name`` an event runs in."""
-        for _, (kind, _, _, owner, index) in self._walk(event_id):
-            if kind == "MapIterationStarted" and owner == name:
-                return index
-        return None
-
-    def _label(self, event_id: int, name: str) -> tuple[int, str]:
-        """A state's nesting depth, and "[i] " when it runs in iteration i of a Map."""
-        info = self._states.get(name)
-        if info is None:
-            return 0, ""
-        if info.map_ancestor is not None:
-            index = self._iteration(event_id, info.map_ancestor)
-            if index is not None:
-                return info.depth, f"[{index}] "
-        return info.depth, ""
-
-    def _describe(self, event: dict[str, Any]) -> tuple[int, str] | None:
-        kind, event_id = event["type"], event["id"]
-        details = _details(event)
-        if kind.endswith("StateEntered"):
-            name = details.get("name", "?")
-            self._attempts[name] = 1
-            self._failed.discard(name)
-            depth, at = self._label(event_id, name)
-            state_type = kind.removesuffix("StateEntered")
-            if state_type == "Wait":
-                return depth, f"{at}wait  {name}: {self._wait(name, details.get('input'))}"
-            return depth, f"{at}enter {name} ({state_type})"
-        if kind.endswith("StateExited"):
-            name = details.get("name", "?")
-            self._failed.discard(name)
-            _, entered_at = self._entered(event_id, name)
-            took = format_duration((event["timestamp"] - entered_at).total_seconds())
-            depth, at = self._label(event_id, name)
-            return depth, f"{at}exit  {name} after {took}"
-        if kind in ATTEMPT_FAILURES:
-            name, _ = self._entered(event_id)
-            self._failed.add(name)
-            depth, at = self._label(event_id, name)
-            error = details.get("error") or kind
-            cause = _one_line(details.get("cause"))
-            return depth, f"{at}fail  {name}: {error}" + (f": {cause}" if cause else "")
-        if kind in ATTEMPT_STARTS:
-            name, _ = self._entered(event_id)
-            if name not in self._failed:
-                return None
-            self._failed.discard(name)
-            self._attempts[name] = self._attempts.get(name, 1) + 1
-            depth, at = self._label(event_id, name)
-            return depth, f"{at}retry {name}: attempt {self._attempts[name]}"
-        if kind == "MapStateStarted":
-            name, _ = self._entered(event_id)
-            depth, at = self._label(event_id, name)
-            length = details.get("length")
-            count = "" if length is None else f": {length} iteration{'s' * (length != 1)}"
-            return depth, f"{at}map   {name}{count}"
-        if kind == "ParallelStateStarted":
-            name, _ = self._entered(event_id)
-            depth, at = self._label(event_id, name)
-            branches = self._states[name].spec.get("Branches") if name in self._states else None
-            count = f": {len(branches)} branches" if isinstance(branches, list) else ""
-            return depth, f"{at}parallel {name}{count}"
-        if kind.startswith("MapIteration"):
-            name, index = details.get("name", "?"), details.get("index")
-            depth = self._states[name].depth + 1 if name in self._states else 1
-            outcome = kind.removeprefix("MapIteration").lower()
-            if kind == "MapIterationStarted":
-                self._iterations[(name, index)] = event["timestamp"]
-                return depth, f"[{index}] iteration started"
-            started = self._iterations.get((name, index))
-            took = (
-                ""
-                if started is None
-                else f" after {format_duration((event['timestamp'] - started).total_seconds())}"
-            )
-            return depth, f"[{index}] iteration {outcome}{took}"
-        if kind in BLOCK_ENDS:
-            name, _ = self._entered(event_id)
-            depth, at = self._label(event_id, name)
-            outcome = "failed" if kind.endswith("Failed") else "aborted"
-            cause = _one_line(details.get("cause"))
-            error = details.get("error")
-            reason = f": {error}" if error else ""
-            reason += f": {cause}" if cause else ""
-            return depth, f"{at}{outcome} {name}{reason}"
-        return None
-
-    def _wait(self, name: str, state_input: str | None) -> str:
-        import json
-
-        info = self._states.get(name)
-        spec = info.spec if info else {}
-        if "Seconds" in spec:
-            seconds = spec["Seconds"]
-            return f"{seconds} s" if isinstance(seconds, int | float) else str(seconds)
-        if "Timestamp" in spec:
-            return f"until {spec['Timestamp']}"
-        for field, shown in (("SecondsPath", "{} s"), ("TimestampPath", "until {}")):
-            path = spec.get(field)
-            if not isinstance(path, str):
-                continue
-            try:
-                document = json.loads(state_input) if state_input is not None else None
-            except ValueError:
-                document = None
-            input_path = spec.get("InputPath", "$")
-            if document is not None and isinstance(input_path, str):
-                for effective in json_path_value(document, input_path):
-                    for value in json_path_value(effective, path):
-                        return shown.format(value) + f" ({field} {path})"
-            return f"{field} {path}"
-        return "(duration not known)"
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    """An event's one ``...EventDetails`` member ({} when it has none)."""
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def _one_line(text: str | None, limit: int = CAUSE_IN_PROGRESS) -> str:
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+# --- the command --------------------------------------------------------------------------------
 
 
 def _pretty(text: str) -> str:
@@ -655,13 +170,10 @@ def _pretty(text: str) -> str:
         return text
 
 
-# --- the command --------------------------------------------------------------------------------
-
-
 def _session(args: argparse.Namespace) -> boto3.session.Session:
     import boto3
 
-    with _aws_call("loading the AWS configuration"):
+    with aws_call("loading the AWS configuration"):
         return boto3.session.Session(profile_name=args.profile, region_name=args.region)
 
 
@@ -709,7 +221,7 @@ def run(
     try:
         input_text = read_input(args.input, stdin)
         session = session or _session(args)
-        with _aws_call("creating AWS clients"):
+        with aws_call("creating AWS clients"):
             cloudformation = session.client("cloudformation")
             sfn = session.client("stepfunctions")
         state_machine_arn = resolve_workflow(cloudformation, args.stack, args.workflow)
