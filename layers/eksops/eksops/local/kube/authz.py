@@ -47,6 +47,10 @@ _DISCOVERY_PATHS = [
     "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/openapi",
     "/openapi/*", "/version", "/version/",
 ]  # fmt: skip
+_DISCOVERY_PATHS = [
+    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/openapi",
+    "/openapi/*", "/version", "/version/",
+]  # fmt: skip
 _EDIT_CORE = [
     "pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "configmaps",
     "endpoints", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale",
@@ -97,24 +101,7 @@ BUILTIN_CLUSTER_ROLES: dict[str, list[dict[str, Any]]] = {
         ),
         _rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"]),
     ],
-    "system:discovery": [
-        {
-            "nonResourceURLs": [
-                "/api",
-                "/api/*",
-                "/apis",
-                "/apis/*",
-                "/healthz",
-                "/livez",
-                "/readyz",
-                "/openapi",
-                "/openapi/*",
-                "/version",
-                "/version/",
-            ],
-            "verbs": ["get"],
-        }
-    ],  # fmt: skip
+    "system:discovery": [{"nonResourceURLs": _DISCOVERY_PATHS, "verbs": ["get"]}],
     # what the EKS node role needs to register and run nodes (via system:nodes)
     "system:node": [
         _rule([""], ["nodes", "nodes/status"], [*READ, "create", "patch", "update"]),
