@@ -104,7 +104,14 @@ class OfflineAccount:
 
         from moto.core.config import default_user_config
 
-        from eksops.local import events, lambda_runtime, moto_fixes, sfn_sdk, sfn_time
+        from eksops.local import (
+            events,
+            lambda_runtime,
+            moto_fixes,
+            sfn_sdk,
+            sfn_time,
+            sts_presigned,
+        )
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
@@ -115,6 +122,7 @@ class OfflineAccount:
         moto_fixes.install()
         sfn_sdk.install()
         sfn_time.install(self.time_scale)
+        sts_presigned.install()
         events.install()
         self._runtime = lambda_runtime.install(self.endpoint_url)
         self._server = _server({"fire-schedule": self._fire_schedule}, self.port)
