@@ -111,6 +111,7 @@ class OfflineAccount:
             sfn_sdk,
             sfn_time,
             sts_presigned,
+            sts_web_identity,
         )
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -123,6 +124,7 @@ class OfflineAccount:
         sfn_sdk.install()
         sfn_time.install(self.time_scale)
         sts_presigned.install()
+        sts_web_identity.install()
         events.install()
         self._runtime = lambda_runtime.install(self.endpoint_url)
         self._server = _server({"fire-schedule": self._fire_schedule}, self.port)
