@@ -65,9 +65,11 @@ class OfflineAccount:
         stack_name: str = DEFAULT_STACK,
         parameters: dict[str, str] | None = None,
         time_scale: float = 1.0,
+        eks_delay: float = 3.0,
     ) -> None:
         self.port = port or _free_port()
         self.time_scale = time_scale
+        self.eks_delay = eks_delay  # seconds an EKS cluster, node group or add-on takes to change
         self.region = region
         self.template = template
         self.stack_name = stack_name
@@ -76,6 +78,7 @@ class OfflineAccount:
         self.deployment: Deployment | None = None
         self._server: Any = None
         self._runtime: Any = None
+        self._cluster_apis: Any = None
 
     @property
     def environment(self) -> dict[str, str]:
@@ -105,6 +108,8 @@ class OfflineAccount:
         from moto.core.config import default_user_config
 
         from eksops.local import (
+            cluster_apis,
+            eks,
             events,
             lambda_runtime,
             moto_fixes,
@@ -125,6 +130,9 @@ class OfflineAccount:
         sfn_time.install(self.time_scale)
         sts_presigned.install()
         sts_web_identity.install()
+        eks.install(self.eks_delay)
+        self._cluster_apis = cluster_apis.ClusterApis(self.endpoint_url)
+        cluster_apis.install(self._cluster_apis)
         events.install()
         self._runtime = lambda_runtime.install(self.endpoint_url)
         self._server = _server({"fire-schedule": self._fire_schedule}, self.port)
@@ -163,7 +171,7 @@ class OfflineAccount:
     def stop(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
 
-        from eksops.local import sfn_time
+        from eksops.local import cluster_apis, eks, sfn_time
 
         if self._server is not None:
             self._server.stop()
@@ -171,6 +179,11 @@ class OfflineAccount:
         if self._runtime is not None:
             self._runtime.close()
             self._runtime = None
+        if self._cluster_apis is not None:
+            cluster_apis.uninstall()
+            self._cluster_apis.close()
+            self._cluster_apis = None
+        eks.install(0)  # what follows in this process sees moto's instant EKS
         moto_api_backend.reset()  # the next account starts empty, as a new AWS account would
         sfn_time.install(1.0)
 

@@ -643,6 +643,3 @@ def authenticator(
         )
 
     return authenticate
-
-
-# --- for the offline STS: checking a presigned request's signature -----------------------------
