@@ -3,101 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-DEADLINE_SECONDS = 60
-TRUST_STATES = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": s}, "Action": "sts:AssumeRole"}
-        for s in ("states.amazonaws.com", "events.amazonaws.com", "eks.amazonaws.com")
-    ],
-}
-
-
-class LocalUp:
-    def __init__(self, endpoint: str, env: dict[str, str], work: Path) -> None:
-        self.endpoint = endpoint
-        self.env = env
-        self.work = work
-
-    def aws(self, *args: str) -> dict:
-        result = subprocess.run(
-            [str(BIN / "aws"), "--output", "json", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE_SECONDS,
-        )
-        assert result.returncode == 0, f"aws {' '.join(args)}: {result.stderr}"
-        return json.loads(result.stdout) if result.stdout.strip() else {}
-
-    def eksops(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "eksops"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE_SECONDS,
-        )
-
-    def until(self, check, what: str):
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while time.monotonic() < deadline:
-            if found := check():
-                return found
-            time.sleep(0.3)
-        pytest.fail(f"{what} did not happen within {DEADLINE_SECONDS}s")
-
-
-@pytest.fixture(scope="module")
-def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
-    work = tmp_path_factory.mktemp("local-up")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KUBE", "EKSOPS"))}
-    env.update(HOME=str(work), AWS_CONFIG_FILE=str(work / "none"), EKSOPS_CACHE_DIR=str(work))
-    server = subprocess.Popen(
-        [str(BIN / "eksops"), "local", "up", "--port", "0", "--region", "eu-west-1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    banner: list[str] = []
-    ready = threading.Event()
-
-    def read_banner() -> None:  # a thread: select() cannot see what readline() buffered
-        for line in server.stdout:
-            banner.append(line)
-            if line.strip() == "Ctrl-C to stop.":
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read_banner, daemon=True).start()
-    if not ready.wait(DEADLINE_SECONDS) or not banner or "Ctrl-C" not in banner[-1]:
-        server.kill()
-        pytest.fail("eksops local up did not come up:\n" + "".join(banner))
-    (endpoint,) = [line.split()[1] for line in banner if line.startswith("Endpoint")]
-    exports = next(line for line in banner if line.strip().startswith("export "))
-    for assignment in exports.split()[1:]:  # the environment the banner tells people to set
-        name, value = assignment.split("=", 1)
-        env[name] = value
-    assert env["AWS_ENDPOINT_URL"] == endpoint
-    yield LocalUp(endpoint, env, work)
-    server.send_signal(signal.SIGINT)
-    try:
-        assert server.wait(timeout=20) == 0
-    finally:
-        server.kill()
+from tests.support.local_up import TRUST_STATES, LocalUp
 
 
 @pytest.fixture(scope="module")

@@ -168,7 +168,7 @@ def _cmd_local_demo(args: argparse.Namespace) -> int:
 def _cmd_local_up(args: argparse.Namespace) -> int:
     from eksops.local.serve import up
 
-    return up(args.port, args.region, args.time_scale, sys.stdout)
+    return up(args.port, args.region, args.time_scale, args.eks_delay, sys.stdout)
 
 
 def _cmd_local_fire_schedule(args: argparse.Namespace) -> int:
@@ -244,8 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve an offline AWS account on 127.0.0.1 (moto, adapted to behave like AWS) with "
             "this project's template.yaml deployed as stack `eksops`: the real state machines, "
-            "the real handler code, EventBridge rules. Prints the endpoint and the environment "
-            "to point the AWS CLI, boto3 and eksops at it. Ctrl-C stops it; state is not kept."
+            "the real handler code, EventBridge rules, and for every EKS cluster a Kubernetes "
+            "API that authenticates EKS tokens. Prints the endpoint and the environment to "
+            "point the AWS CLI, boto3, eksops and kubectl at it. Ctrl-C stops it; state is "
+            "not kept."
         ),
     )
     up.add_argument("--port", type=int, default=4566, help="port (default %(default)s; 0: any)")
@@ -260,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="F",
         help="multiply Wait states and Retry intervals by F (e.g. 0.01); default real time",
+    )
+    up.add_argument(
+        "--eks-delay",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="seconds EKS clusters, node groups and add-ons take to change state (default 3)",
     )
     up.set_defaults(handler=_cmd_local_up)
     fire = local_commands.add_parser(

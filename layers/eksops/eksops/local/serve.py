@@ -9,12 +9,14 @@ from typing import TextIO
 from eksops.local.account import OfflineAccount
 
 
-def up(port: int, region: str, time_scale: float, out: TextIO) -> int:
+def up(port: int, region: str, time_scale: float, eks_delay: float, out: TextIO) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
     say(f"Starting the offline account (moto) on 127.0.0.1:{port or 'a free port'}...")
-    account = OfflineAccount(port=port, region=region, time_scale=time_scale).start()
+    account = OfflineAccount(
+        port=port, region=region, time_scale=time_scale, eks_delay=eks_delay
+    ).start()
     deployment = account.deployment
     assert deployment is not None
     stopped = threading.Event()
@@ -31,8 +33,12 @@ def up(port: int, region: str, time_scale: float, out: TextIO) -> int:
         say("  python -c 'import boto3; print(boto3.client(\"lambda\").list_functions())'")
         say("  eksops run WORKFLOW --input FILE             # executions, followed live")
         say("  eksops local fire-schedule RULE              # a scheduled rule, now")
-        say("kubectl: clusters get a Kubernetes API endpoint once the EKS side lands; until then")
-        say("  `eksops kubeconfig` works but the server it names does not answer.")
+        say(
+            "  eksops kubeconfig --cluster-name NAME         # then kubectl: every EKS cluster gets"
+        )
+        say(
+            "                                               # a Kubernetes API on https://127.0.0.1"
+        )
         say()
         say("Ctrl-C to stop.")
         stopped.wait()
