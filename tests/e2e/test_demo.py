@@ -23,6 +23,7 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     lines = demo.stdout.splitlines()
     for step in ("1. `eksops local up`", "3. `eksops token", "4. `eksops kubeconfig", "5. "):
         assert any(line.startswith(step) for line in lines), step
+    assert "kubectl auth can-i '*' '*': yes" in demo.stdout  # kubectl through an EKS token
     start = lines.index("{")  # the ExecCredential printed in step 3
     credential = json.loads("\n".join(lines[start : lines.index("}", start) + 1]))
     assert credential["status"]["token"].startswith("k8s-aws-v1.")

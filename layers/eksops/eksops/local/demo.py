@@ -48,16 +48,17 @@ def _isolated_environment(environment: dict[str, str]) -> Iterator[Path]:
             yield Path(home)
 
 
-def _kubectl_contexts(kubeconfig: Path) -> str:
+def _kubectl(kubeconfig: Path, *args: str) -> str:
     try:
-        return subprocess.run(
-            ["kubectl", "config", "get-contexts", "--kubeconfig", str(kubeconfig)],
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), *args],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout.rstrip()
-    except (OSError, subprocess.CalledProcessError):
+            timeout=60,
+        )
+    except OSError:
         return "(kubectl not found: skipped)"
+    return (done.stdout if done.returncode == 0 else done.stderr).rstrip()
 
 
 def run(out: TextIO) -> int:
@@ -73,7 +74,7 @@ def run(out: TextIO) -> int:
     say("eksops demo: the offline account (moto, adapted to behave like AWS), no credentials.\n")
     started = time.monotonic()
     with (
-        OfflineAccount(region=REGION) as account,
+        OfflineAccount(region=REGION, eks_delay=1) as account,
         _isolated_environment(account.environment) as home,
     ):
         assert account.deployment is not None
@@ -86,7 +87,14 @@ def run(out: TextIO) -> int:
             say(f"     {logical_id:28} {physical_id}")
 
         cluster = create_cluster(CLUSTER, REGION)
-        say(f"\n2. An EKS cluster, created through the EKS API: {cluster['arn']}")
+        eks = account.client("eks")
+        deadline = time.monotonic() + 60
+        while eks.describe_cluster(name=CLUSTER)["cluster"]["status"] != "ACTIVE":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster {CLUSTER} did not become ACTIVE within 60 s")
+            time.sleep(0.2)
+        say(f"\n2. An EKS cluster through the EKS API, CREATING then ACTIVE: {cluster['arn']}")
+        say(f"   its Kubernetes API: {eks.describe_cluster(name=CLUSTER)['cluster']['endpoint']}")
 
         token = get_token(TokenRequest(CLUSTER))
         document = exec_credential.render(
@@ -105,7 +113,12 @@ def run(out: TextIO) -> int:
         for _ in range(2):
             cli(["kubeconfig", "--cluster-name", CLUSTER, "--kubeconfig", str(kubeconfig)])
         say(kubeconfig.read_text().rstrip())
-        say("\n   kubectl config get-contexts:\n" + _kubectl_contexts(kubeconfig))
+        contexts = _kubectl(kubeconfig, "config", "get-contexts")
+        say("\n   kubectl config get-contexts:\n" + contexts)
+        say("\n   kubectl get namespaces: kubectl runs `eksops token`; the cluster replays the")
+        say("   token to the offline STS and maps its creator to system:masters:")
+        say(_kubectl(kubeconfig, "get", "namespaces"))
+        say("   kubectl auth can-i '*' '*': " + _kubectl(kubeconfig, "auth", "can-i", "*", "*"))
 
         lambda_client = account.client("lambda")
         function = account.resource("KubeconfigFunction")
@@ -127,6 +140,6 @@ def run(out: TextIO) -> int:
                 outcome = f"token valid until {body['expirationTimestamp']}"
             say(f"   {json.dumps(event)}\n     -> {outcome} ({took})")
         say("   (the first call starts a warm worker with the deployed code; later calls reuse it)")
-    say("\nDone. `eksops local up` serves the same account for the AWS CLI; later issues add the")
-    say("workflows, the EKS control plane and a Kubernetes API per cluster.")
+    say("\nDone. `eksops local up` serves the same account to the AWS CLI and kubectl; the")
+    say("workflows (cluster creation, node groups, IRSA, remediation) come next.")
     return 0
