@@ -79,6 +79,7 @@ class OfflineAccount:
         self._server: Any = None
         self._runtime: Any = None
         self._cluster_apis: Any = None
+        self._nodes: Any = None  # nodes.NodeReconciler
 
     @property
     def environment(self) -> dict[str, str]:
@@ -113,6 +114,7 @@ class OfflineAccount:
             events,
             lambda_runtime,
             moto_fixes,
+            nodes,
             sfn_sdk,
             sfn_time,
             sts_presigned,
@@ -133,6 +135,8 @@ class OfflineAccount:
         eks.install(self.eks_delay)
         self._cluster_apis = cluster_apis.ClusterApis(self.endpoint_url)
         cluster_apis.install(self._cluster_apis)
+        # EC2 instances of node groups register as Nodes (and the node join check is theirs)
+        self._nodes = nodes.NodeReconciler(self._cluster_apis, self.eks_delay).start()
         events.install()
         self._runtime = lambda_runtime.install(self.endpoint_url)
         self._server = _server({"fire-schedule": self._fire_schedule}, self.port)
@@ -173,6 +177,9 @@ class OfflineAccount:
 
         from eksops.local import cluster_apis, eks, sfn_time
 
+        if self._nodes is not None:  # first: it reads the backends and API servers below
+            self._nodes.stop()
+            self._nodes = None
         if self._server is not None:
             self._server.stop()
             self._server = None

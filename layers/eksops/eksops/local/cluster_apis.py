@@ -109,12 +109,16 @@ class ClusterApis:
             )
 
         def private_dns(instance_id: str) -> str | None:
+            from moto.ec2.exceptions import InvalidInstanceIdError
             from moto.ec2.models import ec2_backends
 
+            from eksops.local.nodes import private_dns_name
+
             try:
-                return ec2_backends[account_id][region].get_instance(instance_id).private_dns
-            except Exception:  # moto raises its own not-found type per version
+                instance = ec2_backends[account_id][region].get_instance(instance_id)
+            except InvalidInstanceIdError:
                 return None
+            return private_dns_name(instance.private_ip, region)
 
         return authn.authenticator(
             cluster_name=name,
