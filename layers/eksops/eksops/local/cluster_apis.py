@@ -68,6 +68,9 @@ class ClusterApis:
         issuer = ServiceAccountIssuer(cluster.identity["oidc"]["issuer"])
         register_issuer(issuer)
         server.subresource_handlers[("serviceaccounts", "token")] = self._token_requests(issuer)
+        # where the Kubernetes API server publishes its issuer's discovery documents
+        server.public_documents["/.well-known/openid-configuration"] = issuer.openid_configuration
+        server.public_documents["/openid/v1/jwks"] = issuer.jwks
         cluster.endpoint = server.start()
         cluster.certificate_authority = {"data": server.pki.ca_data}
         with self._lock:

@@ -208,6 +208,9 @@ class KubeApiServer:
         # TokenRequest ("serviceaccounts", "token") is added by the service-account token
         # issuer when one is configured, and answers 404 until then.
         self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
+        # path -> document answered to anyone, e.g. the service-account issuer's OIDC discovery
+        # documents, which EKS publishes without authentication
+        self.public_documents: dict[str, Callable[[], Obj]] = {}
         self._authenticate = authenticate
         self._authorize = authorize
         self._httpd: _HttpServer | None = None
@@ -263,6 +266,8 @@ class KubeApiServer:
     ) -> Response:
         url = urlsplit(raw_path)
         path = "/" + unquote(url.path).strip("/")
+        if method == "GET" and path in self.public_documents:
+            return Response(200, self.public_documents[path]())
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         token = _bearer(headers.get("Authorization"))
         user = self._authenticate(token)
