@@ -175,7 +175,8 @@ def aws_cli(account: OfflineAccount, *args: str) -> dict:
 
 def test_cluster_lifecycle_with_delay(account: OfflineAccount, network: dict) -> None:
     client = account.client("eks")
-    eks.install(create_delay=0.3)
+    # long enough that two calls in a row on a loaded machine still see the transient state
+    eks.install(create_delay=1.0, delete_delay=2.0)
     try:
         cluster = create(client, network, "lifecycle")
         assert cluster["status"] == "CREATING"
