@@ -21,23 +21,14 @@ from pathlib import Path
 import pytest
 from eksops.cli import main
 from eksops.local.account import OfflineAccount
-from eksops.local.clusters import EKS_SERVICE_TRUST
+from eksops.local.clusters import EKS_SERVICE_TRUST, service_trust
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # .venv/bin, where the `eksops` script lives
 KUBECTL = "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else shutil.which("kubectl")
 REGION = "us-west-2"
 CLUSTER = "drain"
 DEADLINE_SECONDS = 30
-EC2_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+EC2_TRUST = service_trust("ec2.amazonaws.com")
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 

@@ -9,16 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from eksops.local.clusters import service_trust
 
 BIN = Path(sys.executable).parent
 DEADLINE_SECONDS = 60
-TRUST_STATES = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": s}, "Action": "sts:AssumeRole"}
-        for s in ("states.amazonaws.com", "events.amazonaws.com", "eks.amazonaws.com")
-    ],
-}
+TRUST_STATES = service_trust("states.amazonaws.com", "events.amazonaws.com", "eks.amazonaws.com")
 
 
 class LocalUp:

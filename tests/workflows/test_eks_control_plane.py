@@ -16,23 +16,14 @@ import pytest
 from botocore.exceptions import ClientError
 from eksops.local import eks
 from eksops.local.account import ACCOUNT_ID, OfflineAccount
-from eksops.local.clusters import EKS_SERVICE_TRUST, create_cluster
+from eksops.local.clusters import EKS_SERVICE_TRUST, create_cluster, service_trust
 from moto import mock_aws
 
 REGION = "us-west-2"
 DEADLINE_SECONDS = 10
 ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
-EC2_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+EC2_TRUST = service_trust("ec2.amazonaws.com")
 
 
 def test_in_process_mock_aws_serves_the_added_operations() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from eksops.local.clusters import service_trust
 from eksops.local.events import RuleNotFoundError, fire_schedule, install, wait_for_deliveries
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
@@ -25,16 +26,7 @@ EVENT_TIME = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 DETAIL = {"clusterName": "demo", "nodegroups": [{"name": "ng-1"}, {"name": "ng-2"}]}
 PATTERN = {"source": ["eksops.test"], "detail-type": ["Cluster Requested"]}
 PASS_ONLY = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-TRUST_EVENTS = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST_EVENTS = service_trust("events.amazonaws.com")
 EVENT_KEYS = [
     "version",
     "id",

@@ -10,21 +10,12 @@ import pytest
 from eksops.eks_token import TokenRequest, get_token
 from eksops.kubernetes_session import KubernetesSession
 from eksops.local.account import ACCOUNT_ID, OfflineAccount
-from eksops.local.clusters import create_cluster
+from eksops.local.clusters import create_cluster, service_trust
 from eksops.local.nodes import private_dns_name
 from kubernetes import client
 
 REGION = "us-west-2"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+TRUST = service_trust("ec2.amazonaws.com")
 
 
 @pytest.fixture(scope="module")

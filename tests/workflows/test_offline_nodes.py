@@ -14,23 +14,14 @@ import pytest
 import yaml
 from eksops.local import eks
 from eksops.local.account import ACCOUNT_ID, OfflineAccount
-from eksops.local.clusters import EKS_SERVICE_TRUST
+from eksops.local.clusters import EKS_SERVICE_TRUST, service_trust
 from eksops.local.nodes import NodeReconciler
 
 REGION = "us-west-2"
 DEADLINE_SECONDS = 10
 READY_DELAY = 30.0
 AMI = "ami-0e5b8f7d1c2a3b4c5"
-EC2_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+EC2_TRUST = service_trust("ec2.amazonaws.com")
 
 
 class Clock:

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from eksops.local.clusters import create_cluster
+from eksops.local.clusters import create_cluster, service_trust
 from eksops.local.sfn_sdk import (
     botocore_service_name,
     install,
@@ -25,16 +25,7 @@ REGION = "us-west-2"
 CLUSTER = "demo"
 DEADLINE_SECONDS = 30
 CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-STATES_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+STATES_TRUST = service_trust("states.amazonaws.com")
 
 
 @dataclass

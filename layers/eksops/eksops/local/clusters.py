@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-EKS_SERVICE_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "eks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+
+def service_trust(*services: str) -> dict[str, Any]:
+    """A role trust policy letting AWS services (e.g. eks.amazonaws.com) assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            for service in services
+        ],
+    }
+
+
+EKS_SERVICE_TRUST = service_trust("eks.amazonaws.com")
 
 
 def create_cluster(name: str, region: str, version: str = "1.31") -> dict[str, Any]:
