@@ -8,7 +8,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.txt)
 # PYTHONDONTWRITEBYTECODE is common in CI images; compile at install so imports stay fast.
 UV_SYNC := $(BIN)/uv pip sync --quiet --compile-bytecode
 
-.PHONY: help venv sam-venv test lint unit demo bench build validate lock clean
+.PHONY: help venv sam-venv test lint unit demo bench build validate lock schemas clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ build: sam-venv  ## sam build (no Docker: makefile builds cross-install arm64 wh
 
 validate: sam-venv  ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+schemas: venv  ## regenerate docs/schemas/*.schema.json from the input models
+	$(BIN)/python -m eksops.local.schemas
 
 lock: $(BIN)/uv  ## re-resolve every lock file from its .in
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements/dev.in -o requirements/dev.txt

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from eksops.errors import InvalidInputError
 from eksops.models.base import EventModel, parse_event
+from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.kubeconfig import KubeconfigEvent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,6 +18,7 @@ EVENTS = REPO / "events"
 
 # events/<folder>/*.json -> the model its function validates with. The one place to add a folder.
 MODELS: dict[str, type[EventModel]] = {
+    "create_cluster": CreateClusterInput,
     "kubeconfig": KubeconfigEvent,
 }
 

@@ -17,7 +17,12 @@ class EventModel(BaseModel):
     are errors so that typos fail loudly instead of being ignored."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=True,  # JSON in, JSON types: "yes" is no boolean, "3" no number
+        use_attribute_docstrings=True,  # a field's docstring is its description in the schema
     )
 
 

@@ -11,6 +11,10 @@ class KubeconfigEvent(EventModel):
     """``{"clusterName", "region"?, "roleArn"?, "format": "token" | "kubeconfig"}``"""
 
     cluster_name: str
+    """EKS cluster name."""
     region: str | None = None
+    """Region of the cluster (default: the function's region)."""
     role_arn: str | None = None
+    """Role to assume first, e.g. in the cluster's account (must be in TargetRoleArns)."""
     format: Literal["token", "kubeconfig"]
+    """"token": the bearer token and its expiry; "kubeconfig": a kubeconfig carrying it."""
