@@ -9,8 +9,6 @@ private HOME, so its discovery cache is the test's own.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import yaml
 from eksops.local.kube.identity import RequestAttributes, UserInfo
 from eksops.local.kube.server import KubeApiServer
 
-KUBECTL = "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else shutil.which("kubectl")
+from tests.support.kubectl import KUBECTL, ok, run_kubectl
+
 ADMIN = UserInfo("admin", ("system:masters",))
 VIEWER = UserInfo("viewer", ("viewers",))
 TOKENS = {"good": ADMIN, "viewer": VIEWER}
@@ -132,27 +131,14 @@ def kubectl(api: KubeApiServer, tmp_path: Path):
     home.mkdir()
     env = {"HOME": str(home), "KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"}
 
-    def run(*args: str, context: str = "admin", stdin: str | None = None, timeout: int = 60):
-        return subprocess.run(
-            [KUBECTL, "--context", context, *args],
-            env=env,
-            input=stdin if stdin is not None else "",
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+    def run(*args: str, context: str = "admin", stdin: str = "", timeout: int = 60):
+        return run_kubectl(["--context", context, *args], env, stdin, timeout)
 
     return run
 
 
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_get_namespaces_prints_a_table(kubectl):
-    lines = _ok(kubectl("get", "namespaces")).splitlines()
+    lines = ok(kubectl("get", "namespaces")).splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "AGE"]
     assert [line.split()[:2] for line in lines[1:]] == [
         ["default", "Active"],
@@ -163,25 +149,25 @@ def test_get_namespaces_prints_a_table(kubectl):
 
 
 def test_create_namespace_and_service_account(kubectl, api):
-    assert _ok(kubectl("create", "namespace", "x")).strip() == "namespace/x created"
-    assert _ok(kubectl("create", "serviceaccount", "sa", "-n", "x")).strip() == (
+    assert ok(kubectl("create", "namespace", "x")).strip() == "namespace/x created"
+    assert ok(kubectl("create", "serviceaccount", "sa", "-n", "x")).strip() == (
         "serviceaccount/sa created"
     )
-    sa = json.loads(_ok(kubectl("get", "sa", "sa", "-n", "x", "-o", "json")))
+    sa = json.loads(ok(kubectl("get", "sa", "sa", "-n", "x", "-o", "json")))
     assert sa["kind"] == "ServiceAccount"
     assert sa["metadata"]["namespace"] == "x"
     assert sa["metadata"]["uid"] == api.store.get("serviceaccounts", "x", "sa")["metadata"]["uid"]
-    listed = _ok(kubectl("get", "serviceaccounts", "-n", "x")).split()
+    listed = ok(kubectl("get", "serviceaccounts", "-n", "x")).split()
     assert listed[:4] == ["NAME", "SECRETS", "AGE", "default"]
     assert "sa" in listed
 
 
 def test_client_side_apply_twice(kubectl, api):
-    _ok(kubectl("create", "namespace", "x"))
+    ok(kubectl("create", "namespace", "x"))
     first = kubectl("apply", "-f", "-", stdin=CONFIGMAP.format(mode="blue"))
-    assert _ok(first).strip() == "configmap/settings created"
+    assert ok(first).strip() == "configmap/settings created"
     second = kubectl("apply", "-f", "-", stdin=CONFIGMAP.format(mode="green"))
-    assert _ok(second).strip() == "configmap/settings configured", second.stderr
+    assert ok(second).strip() == "configmap/settings configured", second.stderr
     assert second.stderr == ""  # no warnings (e.g. a missing last-applied annotation)
     stored = api.store.get("configmaps", "x", "settings")
     assert stored["data"] == {"mode": "green", "stays": "yes"}
@@ -190,13 +176,13 @@ def test_client_side_apply_twice(kubectl, api):
     )
     assert last["data"]["mode"] == "green"
     unchanged = kubectl("apply", "-f", "-", stdin=CONFIGMAP.format(mode="green"))
-    assert _ok(unchanged).strip() == "configmap/settings unchanged"
+    assert ok(unchanged).strip() == "configmap/settings unchanged"
 
 
 def _make_workload(kubectl, api: KubeApiServer) -> None:
-    _ok(kubectl("create", "namespace", "x"))
+    ok(kubectl("create", "namespace", "x"))
     manifests = POD.format(name="web-1") + POD.format(name="web-2") + PDB
-    created = _ok(kubectl("create", "-f", "-", stdin=manifests)).splitlines()
+    created = ok(kubectl("create", "-f", "-", stdin=manifests)).splitlines()
     assert created == [
         "pod/web-1 created",
         "pod/web-2 created",
@@ -215,15 +201,15 @@ def _make_workload(kubectl, api: KubeApiServer) -> None:
 
 def test_cordon_and_pdb_aware_drain(kubectl, api):
     _make_workload(kubectl, api)
-    pods = _ok(kubectl("get", "pods", "-n", "x", "-o", "wide")).splitlines()
+    pods = ok(kubectl("get", "pods", "-n", "x", "-o", "wide")).splitlines()
     assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
     assert pods[1].split()[:3] == ["web-1", "1/1", "Running"]
-    pdb = _ok(kubectl("get", "pdb", "web", "-n", "x")).splitlines()
+    pdb = ok(kubectl("get", "pdb", "web", "-n", "x")).splitlines()
     assert pdb[1].split()[:4] == ["web", "2", "N/A", "0"]
 
-    assert _ok(kubectl("cordon", "n1")).strip() == "node/n1 cordoned"
+    assert ok(kubectl("cordon", "n1")).strip() == "node/n1 cordoned"
     assert api.store.get("nodes", "", "n1")["spec"]["unschedulable"] is True
-    nodes = _ok(kubectl("get", "nodes")).splitlines()
+    nodes = ok(kubectl("get", "nodes")).splitlines()
     assert nodes[1].split()[:2] == ["n1", "Ready,SchedulingDisabled"]
 
     drain_args = ("drain", "n1", "--ignore-daemonsets", "--delete-emptydir-data")
@@ -236,7 +222,7 @@ def test_cordon_and_pdb_aware_drain(kubectl, api):
     assert "global timeout reached: 5s" in blocked.stderr
     assert {p["metadata"]["name"] for p in api.store.list("pods", "x")[0]} == {"web-1", "web-2"}
 
-    _ok(
+    ok(
         kubectl(
             "patch", "pdb", "web", "-n", "x", "--type=merge", "-p", '{"spec":{"minAvailable":0}}'
         )
@@ -251,10 +237,10 @@ def test_cordon_and_pdb_aware_drain(kubectl, api):
 
 
 def test_auth_can_i(kubectl):
-    assert _ok(kubectl("auth", "can-i", "create", "pods")).strip() == "yes"
+    assert ok(kubectl("auth", "can-i", "create", "pods")).strip() == "yes"
     viewer = kubectl("auth", "can-i", "create", "pods", context="viewer")
     assert (viewer.returncode, viewer.stdout.strip()) == (1, "no")
-    assert _ok(kubectl("auth", "can-i", "list", "pods", context="viewer")).strip() == "yes"
+    assert ok(kubectl("auth", "can-i", "list", "pods", context="viewer")).strip() == "yes"
 
 
 def test_viewer_is_forbidden_to_create_a_namespace(kubectl, api):
@@ -265,7 +251,7 @@ def test_viewer_is_forbidden_to_create_a_namespace(kubectl, api):
         'resource "namespaces" in API group "" at the cluster scope'
     )
     assert api.store.find("namespaces", "", "y") is None
-    assert "default" in _ok(kubectl("get", "ns", context="viewer"))
+    assert "default" in ok(kubectl("get", "ns", context="viewer"))
 
 
 def test_without_a_token_kubectl_must_log_in(kubectl):
@@ -277,14 +263,14 @@ def test_without_a_token_kubectl_must_log_in(kubectl):
         "error: You must be logged in to the server "
         "(the server has asked for the client to provide credentials)"
     )
-    _ok(kubectl("get", "ns"))  # the admin fills the discovery cache
+    ok(kubectl("get", "ns"))  # the admin fills the discovery cache
     warm = kubectl("get", "ns", context="anonymous")
     assert warm.returncode == 1
     assert warm.stderr.strip() == "error: You must be logged in to the server (Unauthorized)"
 
 
 def test_delete_waits_and_namespace_contents_go(kubectl, api):
-    _ok(kubectl("create", "namespace", "x"))
-    _ok(kubectl("create", "configmap", "c", "-n", "x", "--from-literal=k=v"))
-    assert _ok(kubectl("delete", "namespace", "x")).strip() == 'namespace "x" deleted'
+    ok(kubectl("create", "namespace", "x"))
+    ok(kubectl("create", "configmap", "c", "-n", "x", "--from-literal=k=v"))
+    assert ok(kubectl("delete", "namespace", "x")).strip() == 'namespace "x" deleted'
     assert api.store.list("configmaps", "x")[0] == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sysconfig
 import time
@@ -23,8 +22,9 @@ from eksops.cli import main
 from eksops.local.account import OfflineAccount
 from eksops.local.clusters import EKS_SERVICE_TRUST, service_trust
 
+from tests.support.kubectl import KUBECTL, ok, run_kubectl
+
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # .venv/bin, where the `eksops` script lives
-KUBECTL = "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else shutil.which("kubectl")
 REGION = "us-west-2"
 CLUSTER = "drain"
 DEADLINE_SECONDS = 30
@@ -155,26 +155,13 @@ def kubectl(account: OfflineAccount, cluster: str, tmp_path_factory: pytest.Temp
     }
 
     def run(*args: str, stdin: str = "", timeout: int = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KUBECTL, *args],
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_kubectl(list(args), env, stdin, timeout)
 
     return run
 
 
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def _nodes(kubectl) -> list[dict]:
-    return json.loads(_ok(kubectl("get", "nodes", "-o", "json")))["items"]
+    return json.loads(ok(kubectl("get", "nodes", "-o", "json")))["items"]
 
 
 def _ready(node: dict) -> bool:
@@ -195,7 +182,7 @@ def test_nodes_register_and_become_ready(kubectl) -> None:
         assert node["metadata"]["name"].endswith(f".{REGION}.compute.internal")
         assert node["spec"]["providerID"].startswith(f"aws:///{REGION}")
         assert node["metadata"]["labels"]["eks.amazonaws.com/nodegroup"] == "workers"
-    table = _ok(kubectl("get", "nodes")).splitlines()
+    table = ok(kubectl("get", "nodes")).splitlines()
     assert table[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert [line.split()[1] for line in table[1:]] == ["Ready", "Ready"]
     assert all(line.split()[4].startswith("v1.32.0-eks-") for line in table[1:])
@@ -206,16 +193,16 @@ def test_drain_respects_the_pod_disruption_budget(kubectl, account: OfflineAccou
         lambda: (ready := [n for n in _nodes(kubectl) if _ready(n)]) and ready[0],
         "a Ready node",
     )["metadata"]["name"]
-    _ok(kubectl("create", "namespace", "shop"))
+    ok(kubectl("create", "namespace", "shop"))
     manifests = POD.format(name="web-1", node=node) + POD.format(name="web-2", node=node) + PDB
-    _ok(kubectl("create", "-f", "-", stdin=manifests))
+    ok(kubectl("create", "-f", "-", stdin=manifests))
     for name in ("web-1", "web-2"):  # what the kubelet reports: running and ready
         patched = kubectl(
             "patch", "pod", name, "-n", "shop", "--subresource=status", "--type=merge",
             "-p", json.dumps(RUNNING),
         )  # fmt: skip
-        _ok(patched)
-    pdb = _ok(kubectl("get", "pdb", "web", "-n", "shop")).splitlines()
+        ok(patched)
+    pdb = ok(kubectl("get", "pdb", "web", "-n", "shop")).splitlines()
     assert pdb[1].split()[:4] == ["web", "2", "N/A", "0"]
 
     drain = ("drain", node, "--ignore-daemonsets", "--delete-emptydir-data")
@@ -227,10 +214,10 @@ def test_drain_respects_the_pod_disruption_budget(kubectl, account: OfflineAccou
     )
     assert "global timeout reached: 8s" in blocked.stderr
     assert f"node/{node} cordoned" in blocked.stdout
-    pods = _ok(kubectl("get", "pods", "-n", "shop", "-o", "name")).split()
+    pods = ok(kubectl("get", "pods", "-n", "shop", "-o", "name")).split()
     assert pods == ["pod/web-1", "pod/web-2"]
 
-    _ok(
+    ok(
         kubectl(
             "patch", "pdb", "web", "-n", "shop", "--type=merge", "-p", '{"spec":{"minAvailable":0}}'
         )
@@ -245,15 +232,15 @@ def test_drain_respects_the_pod_disruption_budget(kubectl, account: OfflineAccou
     # cordoned, and it stays so while the node controller keeps the node's state: Ready, with
     # the unschedulable taint
     def cordoned() -> dict | None:
-        found = json.loads(_ok(kubectl("get", "node", node, "-o", "json")))
+        found = json.loads(ok(kubectl("get", "node", node, "-o", "json")))
         keys = [t["key"] for t in found["spec"].get("taints") or []]
         return found if "node.kubernetes.io/unschedulable" in keys else None
 
     cordoned_node = until(cordoned, "the unschedulable taint")
     assert cordoned_node["spec"]["unschedulable"] is True
     assert _ready(cordoned_node)
-    table = _ok(kubectl("get", "node", node)).splitlines()
+    table = ok(kubectl("get", "node", node)).splitlines()
     assert table[1].split()[1] == "Ready,SchedulingDisabled"
 
-    assert _ok(kubectl("uncordon", node)).strip() == f"node/{node} uncordoned"
+    assert ok(kubectl("uncordon", node)).strip() == f"node/{node} uncordoned"
     until(lambda: cordoned() is None, "the unschedulable taint removed")

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -25,10 +24,10 @@ from eksops.local.clusters import create_cluster
 from moto import mock_aws
 
 from tests.conftest import FAKE_CREDENTIALS
+from tests.support.kubectl import KUBECTL
 from tests.support.tls_server import VERSION, Pki, make_pki, serve
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # .venv/bin, where the `eksops` script lives
-KUBECTL = "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else shutil.which("kubectl")
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER = "demo"
 

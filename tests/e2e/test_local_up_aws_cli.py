@@ -23,20 +23,7 @@ def role_arn(local_up: LocalUp) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(local_up: LocalUp, role_arn: str) -> dict:
-    vpc = local_up.aws("ec2", "create-vpc", "--cidr-block", "10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        local_up.aws(
-            "ec2",
-            "create-subnet",
-            "--vpc-id",
-            vpc,
-            "--cidr-block",
-            f"10.1.{i}.0/24",
-            "--availability-zone",
-            f"eu-west-1{zone}",
-        )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
-    ]
+    subnets = local_up.subnets(1)
     return local_up.aws(
         "eks",
         "create-cluster",

@@ -22,20 +22,7 @@ def create_cluster(local_up: LocalUp, name: str, *extra: str) -> dict:
         "--assume-role-policy-document",
         json.dumps(TRUST_STATES),
     )["Role"]["Arn"]
-    vpc = local_up.aws("ec2", "create-vpc", "--cidr-block", "10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        local_up.aws(
-            "ec2",
-            "create-subnet",
-            "--vpc-id",
-            vpc,
-            "--cidr-block",
-            f"10.9.{i}.0/24",
-            "--availability-zone",
-            f"eu-west-1{zone}",
-        )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
-    ]
+    subnets = local_up.subnets(9)
     local_up.aws(
         "eks",
         "create-cluster",

@@ -33,6 +33,25 @@ class LocalUp:
         assert result.returncode == 0, f"aws {' '.join(args)}: {result.stderr}"
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
+    def subnets(self, second_octet: int) -> list[str]:
+        """A new VPC 10.<second_octet>.0.0/16 with a subnet in each of two AZs (the region
+        the fixture starts the account in), as EKS requires."""
+        cidr = f"10.{second_octet}.0.0/16"
+        vpc = self.aws("ec2", "create-vpc", "--cidr-block", cidr)["Vpc"]["VpcId"]
+        return [
+            self.aws(
+                "ec2",
+                "create-subnet",
+                "--vpc-id",
+                vpc,
+                "--cidr-block",
+                f"10.{second_octet}.{i}.0/24",
+                "--availability-zone",
+                f"eu-west-1{zone}",
+            )["Subnet"]["SubnetId"]
+            for i, zone in enumerate("ab")
+        ]
+
     def eksops(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "eksops"), *args],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,10 +23,11 @@ from eksops.exec_credential import V1BETA1
 from eksops.local.clusters import create_cluster
 from moto import mock_aws
 
+from tests.support.kubectl import KUBECTL
+
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-admin"
-KUBECTL = "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else shutil.which("kubectl")
 
 EXISTING = """\
 apiVersion: v1
