@@ -60,6 +60,9 @@ lock: $(BIN)/uv  ## re-resolve every lock file from its .in
 	$(BIN)/uv pip compile --quiet --python-version 3.13 --python-platform aarch64-manylinux2014 \
 	  -c requirements/dev.txt $(addprefix --no-emit-package ,boto3 botocore s3transfer jmespath urllib3 python-dateutil six) \
 	  layers/eksops/requirements.in -o layers/eksops/requirements.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 --python-platform aarch64-manylinux2014 \
+	  -c requirements/dev.txt $(addprefix --no-emit-package ,boto3 botocore s3transfer jmespath urllib3 python-dateutil six) \
+	  layers/kubernetes/requirements.in -o layers/kubernetes/requirements.txt
 
 clean:  ## remove the venvs and build output
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

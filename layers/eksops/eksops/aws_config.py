@@ -215,3 +215,20 @@ def assume_role(
         assumed["SessionToken"],
         assumed["Expiration"],
     )
+
+
+def resolve_credentials(
+    region: str | None,
+    role_arn: str | None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    profile: str | None = None,
+    session_name: str,
+    external_id: str | None = None,
+) -> tuple[Credentials, StsTarget]:
+    """The caller's credentials, or ``role_arn``'s when given, and the STS target they sign for."""
+    resolved = None if profile else resolve_from_environment(environ, region)
+    credentials, target = resolved or resolve_with_botocore(region, profile, environ)
+    if role_arn:
+        credentials = assume_role(credentials, target, role_arn, session_name, external_id)
+    return credentials, target

@@ -15,12 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from eksops.aws_config import (
-    StsTarget,
-    assume_role,
-    resolve_from_environment,
-    resolve_with_botocore,
-)
+from eksops.aws_config import StsTarget, resolve_credentials
 from eksops.errors import CredentialsError, InvalidInputError
 from eksops.sigv4 import Credentials, presign_get_caller_identity
 
@@ -119,15 +114,14 @@ def resolve_signer(
     request: TokenRequest, environ: Mapping[str, str] = os.environ
 ) -> tuple[Credentials, StsTarget]:
     """The credentials (after any role assumption) and STS target for ``request``."""
-    resolved = None if request.profile else resolve_from_environment(environ, request.region)
-    credentials, target = resolved or resolve_with_botocore(
-        request.region, request.profile, environ
+    return resolve_credentials(
+        request.region,
+        request.role_arn,
+        environ,
+        profile=request.profile,
+        session_name=request.role_session_name,
+        external_id=request.external_id,
     )
-    if request.role_arn:
-        credentials = assume_role(
-            credentials, target, request.role_arn, request.role_session_name, request.external_id
-        )
-    return credentials, target
 
 
 def get_token(

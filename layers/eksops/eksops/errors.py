@@ -47,3 +47,28 @@ class ClusterNotReadyError(EksopsError):
     """The cluster exists but has no API endpoint yet (not ACTIVE)."""
 
     error_name = "eksops.ClusterNotReady"
+
+
+class ClusterConflictError(EksopsError):
+    """Something eksops would create already exists but differs from the request; nothing was
+    changed. The message lists every difference."""
+
+    error_name = "eksops.ClusterConflict"
+
+
+class ClusterFailedError(EksopsError):
+    """The cluster (or one of its add-ons) ended in a failed state; the message has EKS's cause."""
+
+    error_name = "eksops.ClusterFailed"
+
+
+class WaitTimeoutError(EksopsError):
+    """A resource did not reach the awaited state in the time allowed."""
+
+    error_name = "eksops.WaitTimeout"
+
+
+class AddonFailedError(EksopsError):
+    """An EKS add-on could not be created; the message has EKS's health issues."""
+
+    error_name = "eksops.AddonFailed"

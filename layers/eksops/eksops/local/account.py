@@ -23,7 +23,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "offline", "AWS_SECRET_ACCESS_KEY": "offline
 # Run state machines for real. Lambda keeps moto's default ("use_docker"): with it off, moto
 # swaps in a backend that answers every invoke with a canned string; lambda_runtime replaces
 # the Docker path itself instead.
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+# A real account has every AWS managed policy (AmazonEKSClusterPolicy, ...); moto loads them on request.
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "iam": {"load_aws_managed_policies": True},
+}
 
 
 def _server(operations: dict[str, Any], port: int) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,9 +113,33 @@ def translate(
     )
 
 
+_PLACEHOLDER = re.compile(r"\$\{(!?)([^}]*)\}")
+
+
+def _sub_as_join(text: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Fn::Sub's meaning as an Fn::Join: moto's Fn::Sub runs string.Template, which also turns
+    every `$$` into `$` (ASL's `$$.Execution.Id` would become `$.Execution.Id`)."""
+    parts: list[Any] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(text[position : match.start()])
+        literal, name = match.groups()
+        if literal:  # ${!Literal} is the text ${Literal}
+            parts.append("${" + name + "}")
+        elif name in variables:
+            parts.append(variables[name])
+        elif "." in name:
+            parts.append({"Fn::GetAtt": name.split(".", 1)})
+        else:
+            parts.append({"Ref": name})
+        position = match.end()
+    parts.append(text[position:])
+    return {"Fn::Join": ["", [part for part in parts if part != ""]]}
+
+
 def substitute_definitions(cloudformation: dict[str, Any]) -> None:
     """Apply DefinitionSubstitutions as CloudFormation does (moto ignores them): the definition
-    becomes an Fn::Sub over the same variables."""
+    becomes the Fn::Sub over the same variables (written as an equivalent Fn::Join)."""
     for resource in cloudformation.get("Resources", {}).values():
         properties = resource.get("Properties", {})
         if resource.get("Type") != "AWS::StepFunctions::StateMachine":
@@ -128,7 +153,7 @@ def substitute_definitions(cloudformation: dict[str, Any]) -> None:
             definition = separator.join(lines)
         elif not isinstance(definition, str):
             definition = json.dumps(definition)
-        properties["DefinitionString"] = {"Fn::Sub": [definition, substitutions]}
+        properties["DefinitionString"] = _sub_as_join(definition, substitutions)
 
 
 def deploy(

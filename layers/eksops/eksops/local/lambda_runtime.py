@@ -225,6 +225,8 @@ def install(endpoint_url: str) -> LambdaRuntime:
     def _invoke_lambda(self: Any, event: str | None = None) -> tuple[str, bool, str]:
         text = event if isinstance(event, str) else json.dumps(event or {})
         outcome = runtime.invoke(self, text)
+        # Lambda writes to /aws/lambda/<name> whether or not a template declared the group
+        self.logs_backend.ensure_log_group(self.logs_group_name)
         self.save_logs(outcome.logs)
         return outcome.payload, outcome.error, outcome.logs
 

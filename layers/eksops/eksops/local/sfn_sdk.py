@@ -1,11 +1,12 @@
 """Step Functions' service integration semantics for moto's ASL interpreter.
 
 moto runs the real ASL with a copy of LocalStack's interpreter, but hands a Task's `Parameters`
-to boto3 as written, returns botocore's casing, names only a few services in aws-sdk errors and
-wraps `$.list[0].field` in a list. `install()` adapts the interpreter in this process so that ASL
-written for real AWS runs unchanged: request and result casing, aws-sdk service names, aws-sdk
-error names, definite JSONPaths. Each adaptation names the AWS behaviour it reproduces; moto's
-files are not touched.
+to boto3 as written, returns botocore's casing and datetimes, names only a few services in aws-sdk
+errors, wraps `$.list[0].field` in a list and turns a `States.*` error passed on by a Map, a
+Parallel or a Fail state into States.Runtime. `install()` adapts the interpreter in this process so
+that ASL written for real AWS runs unchanged: request and result casing, timestamps, aws-sdk
+service names, aws-sdk error names, definite JSONPaths, relayed error names. Each adaptation names
+the AWS behaviour it reproduces; moto's files are not touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
@@ -56,6 +58,7 @@ def install() -> None:
     )
     _install_extract_json()
     _install_validating_clients()
+    _install_states_error_names()
     setattr(StateTaskService, _MARK, True)
 
 
@@ -107,6 +110,50 @@ def _install_validating_clients() -> None:
         )
 
     _rebind("boto_client_for", boto_client.boto_client_for, boto_client_for)
+
+
+# Interpreter modules that name an error they did not raise themselves: a Map iteration's or a
+# Parallel branch's error, a Fail state's (Error, ErrorPath), a callback's or a Lambda's error.
+_ERROR_RELAYING_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl",
+    "moto.stepfunctions.parser.asl.component.state.fail.state_fail",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
+)
+
+
+def _install_states_error_names() -> None:
+    """AWS relays an error under the name it was raised with: a Map whose iteration failed with
+    States.TaskFailed fails with States.TaskFailed (catchable as such), and a Fail state may
+    re-raise a caught `States.*` error through ErrorPath. moto wraps every relayed name in its
+    custom-error type, which refuses the `States.` prefix, so each became States.Runtime."""
+    import importlib
+
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+
+    class RelayedErrorName(ErrorName):
+        """A `States.`-prefixed name the interpreter does not define, carried as it is."""
+
+    def relayed_error_name(error_name: str | None) -> ErrorName:
+        if error_name is None or not error_name.startswith("States."):
+            return CustomErrorName(error_name)
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:
+            return RelayedErrorName(error_name)
+
+    for name in _ERROR_RELAYING_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "CustomErrorName", None) is CustomErrorName:
+            module.CustomErrorName = relayed_error_name  # type: ignore[attr-defined]
 
 
 def _rebind(attribute: str, original: Any, replacement: Any) -> None:
@@ -228,11 +275,26 @@ def _to_botocore(value: Any, shape: Shape) -> Any:
     return value
 
 
-def _to_sfn(value: Any, shape: Shape) -> Any:
-    """botocore's result in Step Functions casing, through structures, lists and map values.
-    Dicts are changed in place: moto's sync resolvers keep references into the response."""
+def sdk_timestamp(value: datetime) -> str:
+    """A timestamp as aws-sdk integrations write it (Java SDK v2): ISO 8601 in UTC with
+    milliseconds, `2024-05-01T12:00:00.123Z`."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_millis(value: datetime) -> int:
+    """A timestamp as optimized integrations write it (`StartDate` of states:startExecution):
+    milliseconds since the epoch."""
+    return round(value.timestamp() * 1000)
+
+
+def _to_sfn(value: Any, shape: Shape, timestamp: Callable[[datetime], Any] = sdk_timestamp) -> Any:
+    """botocore's result in Step Functions casing, through structures, lists and map values,
+    timestamps written with `timestamp`. Dicts are changed in place: moto's sync resolvers keep
+    references into the response."""
     if isinstance(value, StreamingBody):
         return value.read().decode("utf-8")
+    if isinstance(value, datetime):
+        return timestamp(value)
     if isinstance(shape, StructureShape) and isinstance(value, dict):
         items = list(value.items())
         value.clear()
@@ -241,12 +303,12 @@ def _to_sfn(value: Any, shape: Shape) -> Any:
             if member is None:
                 value[key] = item
             else:
-                value[_sfn_member_name(key)] = _to_sfn(item, member)
+                value[_sfn_member_name(key)] = _to_sfn(item, member, timestamp)
     elif isinstance(shape, ListShape) and isinstance(value, list):
-        value[:] = [_to_sfn(item, shape.member) for item in value]
+        value[:] = [_to_sfn(item, shape.member, timestamp) for item in value]
     elif isinstance(shape, MapShape) and isinstance(value, dict):
         for key in value:
-            value[key] = _to_sfn(value[key], shape.value)
+            value[key] = _to_sfn(value[key], shape.value, timestamp)
     return value
 
 
@@ -285,7 +347,14 @@ def _normalise_response(
     boto_service_name: str | None = None,
     service_action_name: str | None = None,
 ) -> None:
-    """AWS returns a service's result with every member in PascalCase (`$.Cluster.Status`)."""
+    """AWS returns a service's result with every member in PascalCase (`$.Cluster.Status`) and
+    timestamps as JSON values: ISO 8601 strings from aws-sdk integrations, epoch milliseconds
+    from optimized ones (moto left datetimes, which its DescribeExecution cannot serialise)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
     operation = _task_operation(self, boto_service_name, service_action_name)
     if operation is not None and operation.output_shape is not None:
-        _to_sfn(response, operation.output_shape)
+        sdk = isinstance(self, aws_sdk.StateTaskServiceAwsSdk)
+        _to_sfn(response, operation.output_shape, sdk_timestamp if sdk else epoch_millis)

@@ -15,14 +15,14 @@ from eksops.models.base import EventModel
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 DEFAULT_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
-_CLUSTER_NAME = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
+CLUSTER_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 # ASCII classes: pydantic-core's regex engine expands \w to all of Unicode (a huge automaton)
 _IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
-_IAM_ROLE = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+IAM_ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 _KMS_KEY = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9_/+=,.@-]+$"
 _SUBNET = r"^subnet-[0-9a-f]{8,17}$"
 _SECURITY_GROUP = r"^sg-[0-9a-f]{8,17}$"
-_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 _CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -80,16 +80,16 @@ class Addon(EventModel):
 
 
 class CreateClusterInput(EventModel):
-    cluster_name: Annotated[str, Field(pattern=_CLUSTER_NAME)]
+    cluster_name: Annotated[str, Field(pattern=CLUSTER_NAME_PATTERN)]
     """EKS cluster name (1-100 letters, digits, - and _)."""
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")]
     """Kubernetes minor version, e.g. "1.31"."""
-    region: Annotated[str, Field(pattern=_REGION)] | None = None
+    region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the cluster (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=_IAM_ROLE)] | None = None
+    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
     """Role in the target account that every step assumes (cross-account; it must be in the
     TargetRoleArns parameter)."""
-    role_arn: Annotated[str, Field(pattern=_IAM_ROLE)] | None = None
+    role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
     """Cluster IAM role (default: eksops ensures <clusterName>-cluster-role with
     AmazonEKSClusterPolicy)."""
     vpc: Vpc

@@ -2,8 +2,9 @@
 
 `install()` adds to moto's EKS, in this process, for moto's server and for `mock_aws` alike:
 
-- the control plane's lifecycle (CREATING -> ACTIVE, DELETING -> gone, UPDATING during updates),
-  accessConfig and its updates, UpdateClusterVersion, DescribeUpdate and ListUpdates
+- the control plane's lifecycle (CREATING -> ACTIVE, or FAILED with health issues when its KMS
+  key is unusable or a test's cluster failure check says so; DELETING -> gone, UPDATING during
+  updates), accessConfig and its updates, UpdateClusterVersion, DescribeUpdate and ListUpdates
   (`control_plane`);
 - access entries and access policies (`access`);
 - add-ons and DescribeAddonVersions (`addons`);
@@ -31,14 +32,17 @@ from typing import Any
 from eksops.local.eks._state import (
     LOCK,
     SETTINGS,
+    ClusterFailureCheck,
     NodeJoinCheck,
     Nodes,
     access_config,
     all_nodes_join,
     extras,
+    no_cluster_failure,
 )
 
 __all__ = [
+    "ClusterFailureCheck",
     "NodeJoinCheck",
     "Nodes",
     "access_entries",
@@ -47,6 +51,7 @@ __all__ = [
     "cluster_model",
     "creator_arn",
     "install",
+    "set_cluster_failure",
     "set_node_join_check",
 ]
 
@@ -59,25 +64,28 @@ def install(
     delete_delay: float | None = None,
     update_delay: float | None = None,
     node_join_check: NodeJoinCheck | None = None,
+    cluster_failure_check: ClusterFailureCheck | None = None,
     clock: Callable[[], float] | None = None,
 ) -> None:
     """Add the missing EKS behaviour to moto in this process. Patches are made once; every call
     sets the delays (in seconds; delete and update delays default to the create delay; 0 makes a
-    resource move on at the next request), the node join check and the clock."""
+    resource move on at the next request), the node join check, the cluster failure check (both
+    back to their defaults when not given) and the clock."""
     SETTINGS.create_delay = create_delay
     SETTINGS.delete_delay = create_delay if delete_delay is None else delete_delay
     SETTINGS.update_delay = create_delay if update_delay is None else update_delay
     SETTINGS.node_join_check = node_join_check or all_nodes_join
+    SETTINGS.cluster_failure_check = cluster_failure_check or no_cluster_failure
     SETTINGS.clock = clock or time.monotonic
 
     from moto.eks import urls
     from moto.eks.responses import EKSResponse
 
-    from eksops.local.eks import access, addons, control_plane, nodegroups, pod_identity
+    from eksops.local.eks import access, addons, control_plane, nodegroups, pod_identity, versions
 
     if getattr(EKSResponse, _MARK, False):
         return
-    for module in (control_plane, access, addons, pod_identity, nodegroups):
+    for module in (control_plane, access, addons, pod_identity, nodegroups, versions):
         for path in sorted(module.URL_PATHS):
             urls.url_paths.setdefault(path, urls.response.dispatch)
         for name, method in module.RESPONSES.items():
@@ -99,6 +107,14 @@ def set_node_join_check(check: NodeJoinCheck | None) -> None:
     """Decide which node group instances cannot join their cluster (None: all join). The check
     runs under the EKS state lock and must not call the EKS API."""
     SETTINGS.node_join_check = check or all_nodes_join
+
+
+def set_cluster_failure(check: ClusterFailureCheck | None) -> None:
+    """Decide which clusters fail to create, beside EKS's own reasons (an unusable KMS key): the
+    check gets moto's Cluster when its create delay has passed and answers its health issues
+    ([{code, message, resourceIds}]; None or empty: it does not fail). None removes the check.
+    It runs under the EKS state lock and must not call the EKS API."""
+    SETTINGS.cluster_failure_check = check or no_cluster_failure
 
 
 def advance(backend: Any) -> None:

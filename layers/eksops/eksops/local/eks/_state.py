@@ -39,12 +39,24 @@ def all_nodes_join(nodes: Nodes) -> Iterable[str]:
     return ()
 
 
+# Answers why a cluster's creation failed, as EKS health issues ({code, message, resourceIds},
+# codes from the API's ClusterIssueCode); None or empty: nothing failed. It is asked once, when
+# the create delay has passed, with moto's Cluster, while the EKS state lock is held: it must not
+# call the EKS API.
+ClusterFailureCheck = Callable[[Any], list[dict[str, Any]] | None]
+
+
+def no_cluster_failure(cluster: Any) -> list[dict[str, Any]] | None:
+    return None
+
+
 @dataclass
 class Settings:
     create_delay: float = 3.0
     delete_delay: float = 3.0
     update_delay: float = 3.0
     node_join_check: NodeJoinCheck = all_nodes_join
+    cluster_failure_check: ClusterFailureCheck = no_cluster_failure
     clock: Callable[[], float] = time.monotonic
 
 

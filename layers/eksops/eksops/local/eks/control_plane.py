@@ -2,9 +2,12 @@
 
 AWS behaviour reproduced (moto creates clusters ACTIVE, deletes them at once, ignores
 accessConfig and answers UpdateClusterConfig with the cluster instead of an Update):
-- CreateCluster answers CREATING; the cluster is ACTIVE once the create delay has passed.
-  DeleteCluster answers DELETING; the cluster is gone after the delete delay. A cluster with
-  node groups cannot be deleted (ResourceInUseException).
+- CreateCluster answers CREATING; the cluster is ACTIVE once the create delay has passed, or
+  FAILED with `health.issues` when creation fails: the KMS key of its encryptionConfig is
+  disabled (KmsKeyDisabled), pending deletion (KmsKeyMarkedForDeletion) or missing
+  (KmsKeyNotFound), or the cluster failure check (`eks.set_cluster_failure`) names issues.
+  DeleteCluster answers DELETING (a FAILED cluster's too); the cluster is gone after the delete
+  delay. A cluster with node groups cannot be deleted (ResourceInUseException).
 - accessConfig: authenticationMode defaults to CONFIG_MAP for API callers and
   bootstrapClusterCreatorAdminPermissions to true; the creator (the caller of CreateCluster) is
   recorded and, when the mode includes the API, given an admin access entry.
@@ -316,11 +319,52 @@ def list_updates(self: Any) -> ActionResult:
         return ActionResult({"updateIds": page, "nextToken": token})
 
 
+def _issue(code: str, message: str, resource_ids: list[str]) -> dict[str, Any]:
+    return {"code": code, "message": message, "resourceIds": resource_ids}
+
+
+def kms_issues(cluster: Any) -> list[dict[str, Any]]:
+    """EKS cannot create a cluster whose secrets key it cannot use: the key (by ARN, in the
+    account and region the ARN names) is missing, disabled or pending deletion."""
+    from moto.kms.models import kms_backends
+
+    _, _, _, region, account, _ = cluster.arn.split(":", 5)
+    issues = []
+    for config in cluster.encryption_config or []:
+        key_arn = (config.get("provider") or {}).get("keyArn")
+        if not key_arn:
+            continue
+        if key_arn.startswith("arn:"):
+            _, _, _, region, account, _ = key_arn.split(":", 5)
+        try:
+            key = kms_backends[account][region].describe_key(key_arn)
+        except Exception:  # moto raises KeyError, or fails on an unknown alias
+            issues.append(_issue("KmsKeyNotFound", f"KMS key {key_arn} not found.", [key_arn]))
+            continue
+        if key.key_state == "PendingDeletion":
+            message = f"KMS key {key.arn} is pending deletion."
+            issues.append(_issue("KmsKeyMarkedForDeletion", message, [key.arn]))
+        elif key.key_state == "Disabled" or not key.enabled:
+            issues.append(_issue("KmsKeyDisabled", f"KMS key {key.arn} is disabled.", [key.arn]))
+    return issues
+
+
+def _creation_issues(cluster: Any) -> list[dict[str, Any]]:
+    """Why the cluster's creation fails (empty: it does not), in ClusterIssue's shape."""
+    issues = list(SETTINGS.cluster_failure_check(cluster) or []) or kms_issues(cluster)
+    return [
+        _issue(issue["code"], issue.get("message", ""), list(issue.get("resourceIds", [])))
+        for issue in issues
+    ]
+
+
 def advance(backend: Any, cluster: Any) -> bool:
     """Move the cluster along its lifecycle; False once it is gone."""
     state = extras(cluster)
     if cluster.status == "CREATING" and (state.deadline is None or due(0) >= state.deadline):
-        cluster.status = "ACTIVE"
+        issues = _creation_issues(cluster)
+        cluster.status = "FAILED" if issues else "ACTIVE"
+        cluster.health = {"issues": issues}
     elif cluster.status == "DELETING" and due(0) >= (state.deadline or 0):
         backend.clusters.pop(cluster.name, None)
         backend.cluster_count -= 1

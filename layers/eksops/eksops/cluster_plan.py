@@ -1,0 +1,103 @@
+"""The plan of a CreateCluster execution: every mutating call it would make, in order, from
+what exists now. Made with reads only; it is the dry-run answer, and where an existing resource
+differs from the input the ClusterConflict is raised here, before anything changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eksops import admin_access, cluster_role
+from eksops.cluster_addons import describe_addon
+from eksops.cluster_creation import conflict, describe
+from eksops.cluster_spec import differences
+from eksops.errors import ClusterConflictError
+from eksops.models.create_cluster import CreateClusterInput
+from eksops.oidc_provider import STS_AUDIENCE, find_provider
+from eksops.ownership import CLUSTER_TAG, tag_map
+
+Clients = Callable[[str], Any]
+
+
+def _call(call: str, target: str, why: str) -> dict[str, str]:
+    return {"call": call, "target": target, "why": why}
+
+
+def _role_calls(
+    iam: Any, request: CreateClusterInput, partition: str
+) -> tuple[list[dict[str, str]], str | None]:
+    """The role's calls and its ARN (None: not made yet)."""
+    if request.role_arn:
+        return [], request.role_arn
+    name = request.cluster_role_name
+    policy = cluster_role.managed_policy_arn(partition, cluster_role.CLUSTER_POLICY)
+    attach = _call("iam:AttachRolePolicy", f"{name} {policy}", "the cluster role's permissions")
+    role = cluster_role.get_role(iam, name)
+    if role is None:
+        return [_call("iam:CreateRole", name, "no roleArn given: the cluster role"), attach], None
+    policies = cluster_role.attached_policies(iam, name)
+    ours = tag_map(role.get("Tags", [])).get(CLUSTER_TAG) == request.cluster_name
+    if ours and policy not in policies:
+        return [attach], role["Arn"]
+    problems = cluster_role.role_conflicts(role, policies, partition)
+    if problems:
+        raise ClusterConflictError(
+            f"cannot use the existing role {name} as the cluster role: {'; '.join(problems)}; "
+            "fix it, or pass roleArn"
+        )
+    return [], role["Arn"]
+
+
+def _access_calls(eks: Any, request: CreateClusterInput, exists: bool) -> list[dict[str, str]]:
+    cluster = request.cluster_name
+    if request.admins and request.authentication_mode == "CONFIG_MAP":
+        return [_call("kubernetes:MergeConfigMap", "kube-system/aws-auth", "admins (CONFIG_MAP)")]
+    calls = []
+    for admin in request.admins:
+        if not exists or admin_access.access_entry(eks, cluster, admin.principal_arn) is None:
+            calls.append(_call("eks:CreateAccessEntry", admin.principal_arn, "an admin"))
+        if not exists or not admin_access.policy_associated(eks, cluster, admin):
+            calls.append(
+                _call(
+                    "eks:AssociateAccessPolicy",
+                    f"{admin.principal_arn} {admin.policy_arn}",
+                    "an admin",
+                )
+            )
+    return calls
+
+
+def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[dict[str, str]]:
+    eks, iam = clients("eks"), clients("iam")
+    name = request.cluster_name
+    calls, role_arn = _role_calls(iam, request, partition)
+    cluster = describe(eks, name)
+    if cluster is None:
+        calls.append(_call("eks:CreateCluster", name, f"Kubernetes {request.kubernetes_version}"))
+    else:
+        problems = differences(cluster, request, role_arn)
+        if cluster["status"] in ("DELETING", "FAILED"):
+            problems.insert(0, f"status: the cluster is {cluster['status']}")
+        if problems:
+            raise conflict(name, problems)
+    issuer = ((cluster or {}).get("identity") or {}).get("oidc", {}).get("issuer")
+    provider = find_provider(iam, issuer) if issuer else None
+    if provider is None:
+        calls.append(_call("iam:CreateOpenIDConnectProvider", issuer or f"{name}'s issuer", "IRSA"))
+    elif (
+        STS_AUDIENCE
+        not in iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)["ClientIDList"]
+    ):
+        calls.append(_call("iam:AddClientIDToOpenIDConnectProvider", provider, STS_AUDIENCE))
+    for addon in request.addons:
+        found = describe_addon(eks, name, addon.name) if cluster else None
+        if found is None:
+            calls.append(_call("eks:CreateAddon", addon.name, addon.version or "default version"))
+        elif addon.version and found.get("addonVersion") != addon.version:
+            raise ClusterConflictError(
+                f"add-on {addon.name} of cluster {name} is {found.get('addonVersion')}, the input "
+                f"asks for {addon.version}; nothing was changed"
+            )
+    calls += _access_calls(eks, request, exists=cluster is not None)
+    calls.append(_call("events:PutEvents", "eksops Cluster Ready", "tell subscribers"))
+    return calls

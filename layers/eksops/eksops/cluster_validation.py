@@ -1,0 +1,141 @@
+"""The checks of a CreateCluster input that need AWS: made with reads only, before any change,
+so that bad input fails the first state with eksops.InvalidInput."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eksops.admin_access import MASTERS_GROUP
+from eksops.cluster_role import check_given_role
+from eksops.errors import InvalidInputError
+from eksops.models.create_cluster import DEFAULT_ADMIN_POLICY, CreateClusterInput
+
+NOT_YET = {
+    "nodegroups": "JoinNodegroupStateMachine",
+    "irsa": "SetupIrsaStateMachine",
+}
+
+
+def _subnets(ec2: Any, request: CreateClusterInput) -> list[dict[str, Any]]:
+    try:
+        return ec2.describe_subnets(SubnetIds=list(request.vpc.subnet_ids))["Subnets"]
+    except ec2.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"].startswith("InvalidSubnetID"):
+            raise InvalidInputError(f"vpc.subnetIds: {exc.response['Error']['Message']}") from None
+        raise
+
+
+def check_network(ec2: Any, request: CreateClusterInput) -> str:
+    """Subnets exist, share one VPC and span two AZs; security groups exist in that VPC. Returns
+    the account that owns the subnets (the target account)."""
+    subnets = _subnets(ec2, request)
+    vpcs = {subnet["VpcId"] for subnet in subnets}
+    if len(vpcs) != 1:
+        raise InvalidInputError(f"vpc.subnetIds: the subnets are in several VPCs ({sorted(vpcs)})")
+    zones = {subnet["AvailabilityZone"] for subnet in subnets}
+    if len(zones) < 2:
+        raise InvalidInputError(
+            f"vpc.subnetIds: EKS needs subnets in at least two Availability Zones; these are all "
+            f"in {zones.pop()}"
+        )
+    (vpc_id,) = vpcs
+    if request.vpc.security_group_ids:
+        try:
+            groups = ec2.describe_security_groups(GroupIds=list(request.vpc.security_group_ids))
+        except ec2.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"].startswith("InvalidGroup"):
+                raise InvalidInputError(
+                    f"vpc.securityGroupIds: {exc.response['Error']['Message']}"
+                ) from None
+            raise
+        elsewhere = [g["GroupId"] for g in groups["SecurityGroups"] if g["VpcId"] != vpc_id]
+        if elsewhere:
+            raise InvalidInputError(
+                f"vpc.securityGroupIds: {', '.join(elsewhere)} not in the subnets' VPC {vpc_id}"
+            )
+    return subnets[0]["OwnerId"]
+
+
+def check_admins(iam: Any, request: CreateClusterInput, account_id: str) -> None:
+    """Admins of this account exist (EKS refuses access entries of unknown principals); those
+    of other accounts cannot be checked from here."""
+    for admin in request.admins:
+        arn = admin.principal_arn
+        if arn.split(":")[4] != account_id:
+            continue
+        name = arn.rsplit("/", 1)[1]
+        try:
+            if ":role/" in arn:
+                found = iam.get_role(RoleName=name)["Role"]["Arn"]
+            else:
+                found = iam.get_user(UserName=name)["User"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            found = None
+        if found != arn:
+            raise InvalidInputError(f"admins: no IAM principal {arn} in account {account_id}")
+
+
+def check_kms_key(kms: Any, key_arn: str) -> None:
+    try:
+        key = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
+    except kms.exceptions.NotFoundException:
+        raise InvalidInputError(f"secretsKmsKeyArn: no KMS key {key_arn}") from None
+    if key["KeyState"] != "Enabled":
+        raise InvalidInputError(f"secretsKmsKeyArn: {key_arn} is {key['KeyState']}")
+    if key.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+        raise InvalidInputError(f"secretsKmsKeyArn: {key_arn} is not a symmetric key")
+
+
+def check_version(eks: Any, version: str) -> None:
+    versions = eks.describe_cluster_versions(clusterVersions=[version])["clusterVersions"]
+    if not versions:
+        raise InvalidInputError(f"kubernetesVersion: EKS does not offer Kubernetes {version}")
+
+
+def check_addons(eks: Any, request: CreateClusterInput) -> None:
+    for addon in request.addons:
+        found = eks.describe_addon_versions(
+            addonName=addon.name, kubernetesVersion=request.kubernetes_version
+        )["addons"]
+        if not found:
+            raise InvalidInputError(
+                f"addons: EKS has no add-on {addon.name} for Kubernetes "
+                f"{request.kubernetes_version}"
+            )
+        versions = {v["addonVersion"] for v in found[0]["addonVersions"]}
+        if addon.version and addon.version not in versions:
+            raise InvalidInputError(
+                f"addons: {addon.name} {addon.version} is not offered for Kubernetes "
+                f"{request.kubernetes_version}"
+            )
+
+
+def check_static(request: CreateClusterInput) -> None:
+    """What the model cannot say alone."""
+    for field, workflow in NOT_YET.items():
+        if getattr(request, field):
+            raise InvalidInputError(
+                f"{field}: {workflow} is not available in this eksops version yet; create the "
+                f"cluster with an empty {field} list and add them once it is"
+            )
+    if request.authentication_mode == "CONFIG_MAP":
+        for admin in request.admins:
+            if admin.policy != DEFAULT_ADMIN_POLICY:
+                raise InvalidInputError(
+                    f"admins: {admin.principal_arn} asks for {admin.policy}, but in CONFIG_MAP "
+                    f"mode aws-auth can only make administrators ({MASTERS_GROUP}); use "
+                    "authenticationMode API_AND_CONFIG_MAP for access policies"
+                )
+
+
+def validate(clients: Any, request: CreateClusterInput) -> None:
+    """Every check; ``clients(service)`` gives a client of the target account."""
+    check_static(request)
+    check_version(clients("eks"), request.kubernetes_version)
+    account_id = check_network(clients("ec2"), request)
+    check_admins(clients("iam"), request, account_id)
+    if request.role_arn:
+        check_given_role(clients("iam"), request.role_arn)
+    if request.secrets_kms_key_arn:
+        check_kms_key(clients("kms"), request.secrets_kms_key_arn)
+    check_addons(clients("eks"), request)

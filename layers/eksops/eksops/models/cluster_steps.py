@@ -1,0 +1,28 @@
+"""What the cluster workflows' Lambda steps receive from their state machines."""
+
+from __future__ import annotations
+
+from eksops.models.base import EventModel
+from eksops.models.create_cluster import CreateClusterInput
+from eksops.models.delete_cluster import DeleteClusterInput
+from eksops.polling import Poll
+
+
+class CreateClusterStep(EventModel):
+    request: CreateClusterInput
+    """The validated input (region filled in)."""
+    execution_id: str
+    """The execution's ARN: tags what it creates, so a rollback removes exactly that."""
+    poll: Poll | None = None
+    """Where the step's poll loop stands (steps that wait)."""
+    role_arn: str | None = None
+    """The cluster role (from the EnsureClusterRole step)."""
+    cluster_created: bool = False
+    """Whether this execution created the cluster (steps that treat new clusters differently)."""
+
+
+class DeleteClusterStep(EventModel):
+    request: DeleteClusterInput
+    """The DeleteCluster input."""
+    poll: Poll | None = None
+    """Where the step's poll loop stands (steps that wait)."""

@@ -1,0 +1,59 @@
+"""Clients for the account a workflow acts on: the ops account itself, or a target account
+through ``targetRoleArn`` (hub and spoke). Every step opens its clients here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eksops.aws_config import StsTarget, resolve_credentials
+from eksops.aws_session import boto3_session
+from eksops.sigv4 import Credentials
+
+if TYPE_CHECKING:
+    import boto3
+
+SESSION_NAME = "eksops"
+# Throttling and transient errors are retried by botocore ("standard" mode, jittered backoff);
+# what remains fails the step and the state machine's Retry takes over.
+_RETRIES = {"mode": "standard", "max_attempts": 6}
+
+
+@dataclass
+class TargetAccount:
+    credentials: Credentials = field(repr=False)
+    sts: StsTarget
+    role_arn: str | None = None
+    _session: boto3.session.Session | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def region(self) -> str:
+        return self.sts.region
+
+    @property
+    def partition(self) -> str:
+        return self._boto3().get_partition_for_region(self.region)
+
+    def _boto3(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = boto3_session(self.credentials, self.region)
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """One client per service (botocore clients are thread-safe)."""
+        if service not in self._clients:
+            from botocore.config import Config
+
+            self._clients[service] = self._boto3().client(service, config=Config(retries=_RETRIES))
+        return self._clients[service]
+
+
+def open_target(
+    region: str | None, role_arn: str | None = None, environ: Mapping[str, str] = os.environ
+) -> TargetAccount:
+    """This account, or ``role_arn``'s after assuming it, in ``region`` (default: AWS_REGION)."""
+    credentials, sts = resolve_credentials(region, role_arn, environ, session_name=SESSION_NAME)
+    return TargetAccount(credentials, sts, role_arn)
