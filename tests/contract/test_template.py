@@ -12,7 +12,7 @@ from eksops.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
-LAYER_REQUIREMENTS = REPO / "layers" / "eksops" / "requirements.txt"
+LAYER_REQUIREMENTS = sorted((REPO / "layers").glob("*/requirements.txt"))
 DEV_REQUIREMENTS = REPO / "requirements" / "dev.txt"
 # The Lambda Python runtime ships these; a copy in the layer would shadow the runtime's.
 RUNTIME_PROVIDED = ("boto3", "botocore")
@@ -254,9 +254,10 @@ def _pins(path: Path) -> dict[str, set[str]]:
     return pins
 
 
-def test_layer_pins_match_the_dev_lock() -> None:
-    layer, dev = _pins(LAYER_REQUIREMENTS), _pins(DEV_REQUIREMENTS)
-    assert layer, f"no pins in {LAYER_REQUIREMENTS.relative_to(REPO)}"
+@pytest.mark.parametrize("requirements", LAYER_REQUIREMENTS, ids=lambda p: p.parent.name)
+def test_layer_pins_match_the_dev_lock(requirements: Path) -> None:
+    layer, dev = _pins(requirements), _pins(DEV_REQUIREMENTS)
+    assert layer, f"no pins in {requirements.relative_to(REPO)}"
     missing = sorted(set(layer) - set(dev))
     assert not missing, f"in the layer but not in requirements/dev.txt (untested): {missing}"
     different = {
@@ -267,7 +268,8 @@ def test_layer_pins_match_the_dev_lock() -> None:
     assert not different, f"layer vs dev versions differ: {different}"
 
 
-def test_layer_leaves_boto3_to_the_runtime() -> None:
-    layer = _pins(LAYER_REQUIREMENTS)
+@pytest.mark.parametrize("requirements", LAYER_REQUIREMENTS, ids=lambda p: p.parent.name)
+def test_layer_leaves_boto3_to_the_runtime(requirements: Path) -> None:
+    layer = _pins(requirements)
     bundled = [name for name in RUNTIME_PROVIDED if name in layer]
     assert not bundled, f"the Lambda runtime provides these, do not pin them: {bundled}"

@@ -1,0 +1,147 @@
+"""CreateCluster's checks against the account and its plan, on moto: named errors before any
+change, and the plan listing every mutating call in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from eksops.cluster_plan import plan
+from eksops.cluster_validation import validate
+from eksops.errors import ClusterConflictError, InvalidInputError
+from eksops.local import eks
+from eksops.models.base import parse_event
+from eksops.models.create_cluster import CreateClusterInput
+from moto import mock_aws
+
+REGION = "us-west-2"
+
+
+@pytest.fixture
+def account(aws_env: Any) -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        eks.install(0)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=REGION + z)[
+                "Subnet"
+            ]["SubnetId"]
+            for i, z in enumerate("aab")
+        ]
+        boto3.client("iam").create_role(RoleName="admins", AssumeRolePolicyDocument="{}")
+        yield {"subnets": subnets, "vpc": vpc}
+
+
+def clients(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def request(account: dict[str, Any], **changes: Any) -> CreateClusterInput:
+    event = {
+        "clusterName": "c1",
+        "kubernetesVersion": "1.31",
+        "vpc": {"subnetIds": [account["subnets"][0], account["subnets"][2]]},
+        "admins": [{"principalArn": "arn:aws:iam::123456789012:role/admins"}],
+        "addons": [{"name": "vpc-cni"}],
+    }
+    event.update(changes)
+    return parse_event(CreateClusterInput, event)
+
+
+def test_a_valid_input_passes(account: dict[str, Any]) -> None:
+    validate(clients, request(account))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kubernetesVersion": "1.99"}, "kubernetesVersion: EKS does not offer Kubernetes 1.99"),
+        (
+            {"vpc": {"subnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}},
+            "vpc.subnetIds",
+        ),
+        ({"roleArn": "arn:aws:iam::123456789012:role/missing"}, "roleArn: no IAM role"),
+        (
+            {"admins": [{"principalArn": "arn:aws:iam::123456789012:role/nobody"}]},
+            "admins: no IAM principal",
+        ),
+        ({"addons": [{"name": "no-such-addon"}]}, "addons: EKS has no add-on no-such-addon"),
+        ({"addons": [{"name": "vpc-cni", "version": "v0.0.1-eksbuild.1"}]}, "is not offered"),
+        (
+            {"nodegroups": [{"nodegroupName": "ng"}]},
+            "nodegroups: JoinNodegroupStateMachine is not available",
+        ),
+        ({"irsa": [{"serviceAccount": "sa"}]}, "irsa: SetupIrsaStateMachine is not available"),
+        (
+            {
+                "authenticationMode": "CONFIG_MAP",
+                "admins": [
+                    {
+                        "principalArn": "arn:aws:iam::123456789012:role/admins",
+                        "policy": "AmazonEKSViewPolicy",
+                    }
+                ],
+            },
+            "in CONFIG_MAP mode aws-auth can only make administrators",
+        ),
+    ],
+)
+def test_bad_input_is_a_named_error(
+    account: dict[str, Any], changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message.replace(".", r"\.")):
+        validate(clients, request(account, **changes))
+
+
+def test_subnets_in_one_zone_are_refused(account: dict[str, Any]) -> None:
+    one_zone = {"subnetIds": account["subnets"][:2]}
+    with pytest.raises(InvalidInputError, match="at least two Availability Zones"):
+        validate(clients, request(account, vpc=one_zone))
+
+
+def test_a_disabled_secrets_key_is_refused(account: dict[str, Any]) -> None:
+    kms = clients("kms")
+    metadata = kms.create_key()["KeyMetadata"]
+    kms.disable_key(KeyId=metadata["KeyId"])
+    key = metadata["Arn"]
+    with pytest.raises(InvalidInputError, match=r"secretsKmsKeyArn: .* is Disabled"):
+        validate(clients, request(account, secretsKmsKeyArn=key))
+
+
+def test_the_plan_of_a_new_cluster_lists_every_mutating_call_in_order(
+    account: dict[str, Any],
+) -> None:
+    calls = [call["call"] for call in plan(clients, request(account), "aws")]
+    assert calls == [
+        "iam:CreateRole",
+        "iam:AttachRolePolicy",
+        "eks:CreateCluster",
+        "iam:CreateOpenIDConnectProvider",
+        "eks:CreateAddon",
+        "eks:CreateAccessEntry",
+        "eks:AssociateAccessPolicy",
+        "events:PutEvents",
+    ]
+
+
+def test_an_unusable_role_of_the_eksops_name_is_a_conflict_in_the_plan(
+    account: dict[str, Any],
+) -> None:
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+    clients("iam").create_role(
+        RoleName="c1-cluster-role", AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    with pytest.raises(ClusterConflictError, match=r"does not trust eks\.amazonaws\.com"):
+        plan(clients, request(account), "aws")
