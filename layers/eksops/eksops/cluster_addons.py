@@ -48,6 +48,17 @@ def _create(
         return found
 
 
+def version_differs(addon: Addon, found: dict[str, Any]) -> bool:
+    return addon.version is not None and found.get("addonVersion") != addon.version
+
+
+def version_conflict(cluster: str, addon: Addon, found: dict[str, Any]) -> ClusterConflictError:
+    return ClusterConflictError(
+        f"add-on {addon.name} of cluster {cluster} is {found.get('addonVersion')}, the input asks "
+        f"for {addon.version}; nothing was changed"
+    )
+
+
 @dataclass(frozen=True)
 class AddonsProgress:
     addons: list[dict[str, Any]]
@@ -74,11 +85,8 @@ def ensure_addons(
         found = describe_addon(eks, cluster, addon.name)
         if found is None:
             found = _create(eks, request, addon, execution_id, overwrite=cluster_created)
-        elif addon.version and found.get("addonVersion") != addon.version:
-            raise ClusterConflictError(
-                f"add-on {addon.name} of cluster {cluster} is {found.get('addonVersion')}, the "
-                f"input asks for {addon.version}; nothing was changed"
-            )
+        elif version_differs(addon, found):
+            raise version_conflict(cluster, addon, found)
         if found["status"] in FAILED:
             issues = "; ".join(
                 f"{issue.get('code')}: {issue.get('message')}"

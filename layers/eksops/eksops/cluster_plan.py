@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eksops import admin_access, cluster_role
-from eksops.cluster_addons import describe_addon
+from eksops.cluster_addons import describe_addon, version_conflict, version_differs
 from eksops.cluster_creation import conflict, describe
 from eksops.cluster_spec import differences
 from eksops.errors import ClusterConflictError
@@ -93,11 +93,8 @@ def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[
         found = describe_addon(eks, name, addon.name) if cluster else None
         if found is None:
             calls.append(_call("eks:CreateAddon", addon.name, addon.version or "default version"))
-        elif addon.version and found.get("addonVersion") != addon.version:
-            raise ClusterConflictError(
-                f"add-on {addon.name} of cluster {name} is {found.get('addonVersion')}, the input "
-                f"asks for {addon.version}; nothing was changed"
-            )
+        elif version_differs(addon, found):
+            raise version_conflict(name, addon, found)
     calls += _access_calls(eks, request, exists=cluster is not None)
     calls.append(_call("events:PutEvents", "eksops Cluster Ready", "tell subscribers"))
     return calls

@@ -15,6 +15,8 @@ from eksops.polling import Poll, next_poll
 
 NODEGROUP_WAIT_LIMIT_SECONDS = 40 * 60
 CLUSTER_WAIT_LIMIT_SECONDS = 30 * 60
+# EKS refuses to delete what is still being created or updated: wait for it to settle first
+BUSY = ("CREATING", "UPDATING", "DELETING")
 
 
 def _in_scope(tags: dict[str, str] | None, created_by: str | None) -> bool:
@@ -74,7 +76,7 @@ def delete_nodegroups(eks: Any, request: DeleteClusterInput, poll: Poll | None) 
                         or "no cause given"
                     )
                 )
-            if nodegroup["status"] != "DELETING":
+            if nodegroup["status"] not in BUSY:
                 eks.delete_nodegroup(clusterName=name, nodegroupName=nodegroup_name)
                 deleted.append(nodegroup_name)
             remaining.append(nodegroup_name)
@@ -157,7 +159,7 @@ def delete_cluster(eks: Any, request: DeleteClusterInput, poll: Poll | None) -> 
     if cluster is None or not _in_scope(cluster.get("tags"), request.created_by):
         return Progress([], [], None)
     deleted = []
-    if cluster["status"] != "DELETING":
+    if cluster["status"] not in BUSY:
         try:
             eks.delete_cluster(name=name)
             deleted.append(f"cluster {name}")
