@@ -482,7 +482,7 @@ def test_addons(account: OfflineAccount, network: dict) -> None:
             client.create_addon,
             clusterName="addons",
             addonName="coredns",
-            addonVersion="v1.12.1-eksbuild.2",  # 1.33 only
+            addonVersion="v1.12.1-eksbuild.2",  # 1.33 and newer only
         )
         == "InvalidParameterException"
     )

@@ -31,7 +31,7 @@ from eksops.local.eks._state import (
     require_active,
 )
 
-MINORS = tuple(f"1.{minor}" for minor in range(25, 34))
+MINORS = tuple(f"1.{minor}" for minor in range(25, 36))
 
 
 def _span(first: str, last: str) -> tuple[str, ...]:
@@ -43,14 +43,14 @@ CATALOGUE: dict[str, tuple[str, list[tuple[str, tuple[str, ...], tuple[str, ...]
     "vpc-cni": (
         "networking",
         [
-            ("v1.19.5-eksbuild.1", _span("1.27", "1.33"), _span("1.27", "1.33")),
+            ("v1.19.5-eksbuild.1", _span("1.27", "1.35"), _span("1.27", "1.35")),
             ("v1.18.6-eksbuild.1", _span("1.25", "1.31"), _span("1.25", "1.26")),
         ],
     ),
     "coredns": (
         "networking",
         [
-            ("v1.12.1-eksbuild.2", ("1.33",), ("1.33",)),
+            ("v1.12.1-eksbuild.2", _span("1.33", "1.35"), _span("1.33", "1.35")),
             ("v1.11.4-eksbuild.2", _span("1.29", "1.32"), _span("1.29", "1.32")),
             ("v1.11.1-eksbuild.9", _span("1.28", "1.31"), ("1.28",)),
             ("v1.10.1-eksbuild.18", _span("1.25", "1.28"), _span("1.25", "1.27")),
@@ -61,6 +61,8 @@ CATALOGUE: dict[str, tuple[str, list[tuple[str, tuple[str, ...], tuple[str, ...]
         [
             (version, (minor,), (minor,))
             for minor, version in (
+                ("1.35", "v1.35.0-eksbuild.2"),
+                ("1.34", "v1.34.0-eksbuild.2"),
                 ("1.33", "v1.33.0-eksbuild.2"),
                 ("1.32", "v1.32.3-eksbuild.7"),
                 ("1.31", "v1.31.7-eksbuild.7"),
