@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +275,50 @@ def test_layer_leaves_boto3_to_the_runtime(requirements: Path) -> None:
     layer = _pins(requirements)
     bundled = [name for name in RUNTIME_PROVIDED if name in layer]
     assert not bundled, f"the Lambda runtime provides these, do not pin them: {bundled}"
+
+
+STATE_MACHINES = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::StateMachine"]
+
+
+def _definition(logical_id: str) -> dict[str, Any]:
+    uri = _prop(logical_id, "DefinitionUri")
+    assert isinstance(uri, str), f"{logical_id}: DefinitionUri must be a file in statemachines/"
+    return json.loads((REPO / uri).read_text(encoding="utf-8"))
+
+
+def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, including those of Parallel branches and Map processors."""
+    for name, state in definition["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+        if "ItemProcessor" in state:
+            yield from _states(state["ItemProcessor"])
+
+
+@pytest.mark.parametrize("logical_id", STATE_MACHINES)
+def test_every_placeholder_has_a_substitution_and_every_substitution_a_use(
+    logical_id: str,
+) -> None:
+    text = (REPO / _prop(logical_id, "DefinitionUri")).read_text(encoding="utf-8")
+    used = set(re.findall(r"\$\{([^}!]+)\}", text))
+    substituted = set(_prop(logical_id, "DefinitionSubstitutions") or {})
+    assert used == substituted, f"missing: {used - substituted}, unused: {substituted - used}"
+
+
+@pytest.mark.parametrize("logical_id", STATE_MACHINES)
+def test_every_task_retries_and_every_invoked_function_is_granted(logical_id: str) -> None:
+    substitutions = _prop(logical_id, "DefinitionSubstitutions") or {}
+    granted = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in _prop(logical_id, "Policies") or []
+        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
+    }
+    for name, state in _states(_definition(logical_id)):
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{logical_id}.{name}: a Task without Retry"
+        placeholder = re.fullmatch(r"\$\{(\w+)\}", state["Resource"])
+        if placeholder:  # a Lambda function by ARN
+            function = substitutions[placeholder.group(1)]["Fn::GetAtt"][0]
+            assert function in granted, f"{logical_id}.{name}: may not invoke {function}"
