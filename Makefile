@@ -42,7 +42,7 @@ test: venv sam-venv lint  ## lint, then every test (unit, contract incl. sam val
 demo: venv  ## the main job offline, narrated
 	$(BIN)/eksops local demo
 
-bench: venv sam-venv  ## benchmarks: eksops token vs aws eks get-token, handler imports, artifact sizes
+bench: venv sam-venv  ## benchmarks: eksops token vs aws eks get-token, handler imports, artifact sizes, cluster creation polling vs CDK
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/python benchmarks/run.py
 
 build: sam-venv  ## sam build (no Docker: makefile builds cross-install arm64 wheels)

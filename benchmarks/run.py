@@ -5,6 +5,9 @@
 2. Each handler's cold import in a fresh interpreter with Lambda's environment (Powertools'
    Tracer behaves as in Lambda), against a bare interpreter start.
 3. Each function's unzipped size with its layers, from a fresh `sam build`.
+4. CreateClusterStateMachine on the offline account, time-scaled: how late it notices a cluster
+   become ACTIVE, with its polls, Lambda invocations and state transitions, against CDK's
+   one-minute polling for the same creation times (benchmarks/cluster_creation.py).
 
 Not part of `make test`: numbers vary with the machine; tests assert behaviour, not time.
 """
@@ -224,6 +227,13 @@ def bench_sizes(env: dict[str, str]) -> None:
             print(f"{name:24} {total / MB:6.1f} MB  (with {', '.join(layer_ids)}; target <= 50 MB)")
 
 
+def bench_cluster_creation(env: dict[str, str]) -> None:
+    """In its own interpreter: the offline account it starts is process-wide (moto)."""
+    script = ROOT / "benchmarks" / "cluster_creation.py"
+    sys.stdout.flush()  # what is printed so far comes first
+    subprocess.run([sys.executable, str(script)], env=env, check=True)
+
+
 def main() -> int:
     compileall.compile_dir(ROOT / "layers" / "eksops" / "eksops", quiet=1)  # as `pip install`
     with tempfile.TemporaryDirectory() as home:
@@ -240,6 +250,7 @@ def main() -> int:
         bench_token(env, Path(home) / "cache")
         bench_imports(env, Path(home))
         bench_sizes(env)
+        bench_cluster_creation(env)
     return 0
 
 

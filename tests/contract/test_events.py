@@ -11,6 +11,7 @@ import pytest
 from eksops.errors import InvalidInputError
 from eksops.models.base import EventModel, parse_event
 from eksops.models.create_cluster import CreateClusterInput
+from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.kubeconfig import KubeconfigEvent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,6 +20,7 @@ EVENTS = REPO / "events"
 # events/<folder>/*.json -> the model its function validates with. The one place to add a folder.
 MODELS: dict[str, type[EventModel]] = {
     "create_cluster": CreateClusterInput,
+    "delete_cluster": DeleteClusterInput,
     "kubeconfig": KubeconfigEvent,
 }
 

@@ -19,14 +19,40 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-2000:]
     lines = demo.stdout.splitlines()
-    for step in ("1. `eksops local up`", "3. `eksops token", "4. `eksops kubeconfig", "5. "):
-        assert any(line.startswith(step) for line in lines), step
-    assert "kubectl auth can-i '*' '*': yes" in demo.stdout  # kubectl through an EKS token
-    start = lines.index("{")  # the ExecCredential printed in step 3
+    steps = (
+        "1. `eksops local up`",
+        "2. `eksops run CreateClusterStateMachine",
+        "3. `eksops token",
+        "4. `eksops kubeconfig --cluster-name demo --region us-west-2`",  # the workflow's output
+        "5. KubeconfigFunction",
+        "6. `eksops run DeleteClusterStateMachine",
+    )
+    at = [next((i for i, line in enumerate(lines) if line.startswith(s)), -1) for s in steps]
+    where = dict(zip(steps, at, strict=True))
+    assert -1 not in at, where
+    assert at == sorted(at), where  # in order
+    create, delete = "\n".join(lines[at[1] : at[2]]), "\n".join(lines[at[5] :])
+
+    # the cluster is made by the workflow, followed live as `eksops run` follows it
+    assert "wait  WaitForClusterActive: 5 s" in create
+    assert "enter CheckClusterStatus (Task)" in create
+    assert "parallel SetUpClusterAccess: 3 branches" in create
+    assert "SUCCEEDED after" in create
+    assert "cluster ARN      arn:aws:eks:us-west-2:123456789012:cluster/demo" in create
+    assert "OIDC provider    arn:aws:iam::123456789012:oidc-provider/oidc.eks." in create
+    assert "kubeconfig       eksops kubeconfig --cluster-name demo --region us-west-2" in create
+    assert "SUCCEEDED (exit 0), same cluster: yes; clusters in the account: ['demo']" in create
+
+    start = lines.index("{", at[2])  # the ExecCredential printed in step 3
     credential = json.loads("\n".join(lines[start : lines.index("}", start) + 1]))
     assert credential["status"]["token"].startswith("k8s-aws-v1.")
+    # kubectl through an EKS token, as the admin the workflow granted
+    assert "kubectl auth can-i '*' '*': yes" in demo.stdout
     assert "-> eksops.InvalidInput: cluster name 'not a name'" in demo.stdout
-    assert "Done." in demo.stdout
+
+    assert "SUCCEEDED after" in delete
+    assert "clusters left in the account: []" in delete
+    assert "Done in" in demo.stdout
     assert list(tmp_path.iterdir()) == []

@@ -54,9 +54,10 @@ def _access_calls(eks: Any, request: CreateClusterInput, exists: bool) -> list[d
         return [_call("kubernetes:MergeConfigMap", "kube-system/aws-auth", "admins (CONFIG_MAP)")]
     calls = []
     for admin in request.admins:
-        if not exists or admin_access.access_entry(eks, cluster, admin.principal_arn) is None:
+        entry = exists and admin_access.access_entry(eks, cluster, admin.principal_arn) is not None
+        if not entry:
             calls.append(_call("eks:CreateAccessEntry", admin.principal_arn, "an admin"))
-        if not exists or not admin_access.policy_associated(eks, cluster, admin):
+        if not entry or not admin_access.policy_associated(eks, cluster, admin):
             calls.append(
                 _call(
                     "eks:AssociateAccessPolicy",

@@ -9,7 +9,7 @@ from eksops.errors import WaitTimeoutError
 from eksops.models.base import EventModel
 
 MIN_SECONDS = 5
-MAX_SECONDS = 25
+MAX_SECONDS = 20  # with a slow poll (cold start, AssumeRole) still within 30 s late
 GROWTH = 0.13  # next interval as a share of the time waited so far
 
 

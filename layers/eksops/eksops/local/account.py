@@ -3,12 +3,22 @@ project's template deployed.
 
 Use it as a context manager (tests, the demo) or through `eksops local up`. One account per
 process: moto's backends are process-wide.
+
+For tests it also records the AWS API calls it serves (:meth:`OfflineAccount.recording`) and
+can make a Lambda function's next invocation fail (:meth:`OfflineAccount.inject_fault`).
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
+import re
 import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -23,15 +33,129 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "offline", "AWS_SECRET_ACCESS_KEY": "offline
 # Run state machines for real. Lambda keeps moto's default ("use_docker"): with it off, moto
 # swaps in a backend that answers every invoke with a canned string; lambda_runtime replaces
 # the Docker path itself instead.
-# A real account has every AWS managed policy (AmazonEKSClusterPolicy, ...); moto loads them on request.
+# A real account has every AWS managed policy (AmazonEKSClusterPolicy, ...): load them.
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "iam": {"load_aws_managed_policies": True},
 }
 
 
-def _server(operations: dict[str, Any], port: int) -> Any:
-    """moto's threaded server with the /_eksops/ control operations in front of it."""
+# Operations that change nothing in the account, by name: reads, and the calls that only hand
+# out credentials or run code whose own calls are recorded separately.
+READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Lookup", "Search", "Filter", "BatchGet")
+NOT_MUTATING = frozenset(
+    {
+        "sts:AssumeRole",
+        "sts:AssumeRoleWithWebIdentity",
+        "sts:AssumeRoleWithSAML",
+        "sts:DecodeAuthorizationMessage",
+        # a Lambda invocation (a workflow step): what its handler does is recorded as its calls
+        "lambda:Invoke",
+    }
+)
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_PRESIGNED_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^%&]+%2F([^%&]+)%2F")
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API request the account served: ``service`` as IAM action prefixes name it
+    (the request's SigV4 signing name: ``eks``, ``iam``, ``states``), ``operation`` as the API
+    names it (``CreateCluster``; ``?`` when it matched none)."""
+
+    service: str
+    operation: str
+    status: int = 0  # the HTTP status of the answer
+
+    @property
+    def action(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+    @property
+    def mutating(self) -> bool:
+        """Whether the call may change the account: everything but reads (operations named
+        Describe*, List*, Get*, Lookup*, Search*, Filter*, BatchGet*) and the calls in
+        NOT_MUTATING (assuming roles, invoking a Lambda function). Unrecognised requests count
+        as mutating; so do failed ones (a mutation was attempted)."""
+        if self.action in NOT_MUTATING:
+            return False
+        return not self.operation.startswith(READ_ONLY_PREFIXES)
+
+
+@functools.cache
+def _boto3_service(signing_name: str) -> str | None:
+    """botocore's service name for a SigV4 signing name (``states`` -> ``stepfunctions``)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    found = []
+    for name in session.get_available_services():
+        metadata = session.get_service_data(name)["metadata"]
+        if metadata.get("signingName", metadata.get("endpointPrefix")) == signing_name:
+            found.append(name)
+    if signing_name in found or not found:
+        return signing_name if found else None
+    return found[0]
+
+
+def _identify(environ: dict[str, Any], body: bytes) -> ApiCall:
+    """The service and operation of a request, found as moto routes it."""
+    from moto.core.request import Request
+    from moto.core.routing import get_service_router
+
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    scope = _CREDENTIAL_SCOPE.search(authorization) or _PRESIGNED_SCOPE.search(
+        environ.get("QUERY_STRING", "")
+    )
+    if scope is None:
+        return ApiCall("?", "?")
+    signing_name = scope.group(1)
+    service = _boto3_service(signing_name)
+    if service is None:
+        return ApiCall(signing_name, "?")
+    copy = dict(environ)
+    copy["wsgi.input"] = io.BytesIO(body)
+    try:
+        operation, _ = get_service_router(service).match(Request(copy))
+    except Exception:  # an unroutable request is recorded as such
+        return ApiCall(signing_name, "?")
+    return ApiCall(signing_name, operation.name)
+
+
+class _Recorder:
+    """WSGI middleware in front of moto: each request's ApiCall to ``record``."""
+
+    def __init__(self, app: Any, record: Callable[[ApiCall], None]) -> None:
+        self.app = app
+        self.record = record
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = b""
+        if length:  # read once, then served again to moto (a body without a length is left be)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            call = _identify(environ, body)
+        except Exception:  # recording never breaks serving
+            call = ApiCall("?", "?")
+        status: list[int] = []
+
+        def recording_start_response(status_line: str, *args: Any) -> Any:
+            status.append(int(status_line.split(" ", 1)[0]))
+            return start_response(status_line, *args)
+
+        try:
+            return self.app(environ, recording_start_response)
+        finally:
+            self.record(ApiCall(call.service, call.operation, status[0] if status else 0))
+
+
+def _server(
+    operations: dict[str, Any], port: int, record: Callable[[ApiCall], None] = lambda call: None
+) -> Any:
+    """moto's threaded server with the /_eksops/ control operations in front of it, and every
+    AWS request given to ``record``."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -44,7 +168,8 @@ def _server(operations: dict[str, Any], port: int) -> Any:
 
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = ControlApp(DomainDispatcherApplication(create_backend_app), operations)
+            moto_app = DomainDispatcherApplication(create_backend_app)
+            app = ControlApp(_Recorder(moto_app, record), operations)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
@@ -84,6 +209,8 @@ class OfflineAccount:
         self._runtime: Any = None
         self._cluster_apis: Any = None
         self._nodes: Any = None  # nodes.NodeReconciler
+        self._recordings: list[list[ApiCall]] = []
+        self._recordings_lock = threading.Lock()
 
     @property
     def environment(self) -> dict[str, str]:
@@ -143,7 +270,7 @@ class OfflineAccount:
         self._nodes = nodes.NodeReconciler(self._cluster_apis, self.eks_delay).start()
         events.install()
         self._runtime = lambda_runtime.install(self.endpoint_url)
-        self._server = _server({"fire-schedule": self._fire_schedule}, self.port)
+        self._server = _server({"fire-schedule": self._fire_schedule}, self.port, self._record)
         self._server.start()
         if self.template is not None:
             self.deployment = self.deploy(self.template)
@@ -170,6 +297,51 @@ class OfflineAccount:
         bus = request.get("eventBus", "default")
         targets = events.fire_schedule(rule, bus, ACCOUNT_ID, self.region)
         return {"rule": rule, "targets": targets}
+
+    def _record(self, call: ApiCall) -> None:
+        with self._recordings_lock:
+            for calls in self._recordings:
+                calls.append(call)
+
+    @contextmanager
+    def recording(self) -> Iterator[list[ApiCall]]:
+        """The AWS API calls the account serves while the block runs, from every client (tests,
+        Lambda steps, Step Functions' tasks), in the order they were answered. Calls handled
+        in-process (a Lambda role's credentials, EventBridge deliveries) are not requests and
+        are not recorded; nor are the /_eksops/ operations."""
+        calls: list[ApiCall] = []
+        with self._recordings_lock:
+            self._recordings.append(calls)
+        try:
+            yield calls
+        finally:
+            with self._recordings_lock:
+                self._recordings.remove(calls)
+
+    def _function_name(self, function: str) -> str:
+        if self.deployment is not None and function in self.deployment.resources:
+            return self.deployment.resources[function]
+        return function
+
+    def inject_fault(self, function: str, *, after: bool, error_type: str | None = None) -> None:
+        """Make the next invocation of a Lambda function (template logical ID, name or ARN)
+        fail with ``error_type`` (default ``eksops.InjectedFault``); ``after``: once its handler
+        has run, so its side effects happened but its result is lost. One-shot; forgotten by
+        :meth:`clear_faults` and :meth:`stop`."""
+        from eksops.local.lambda_runtime import INJECTED_FAULT
+
+        assert self._runtime is not None, "the account is not running"
+        self._runtime.inject_fault(
+            self._function_name(function), after=after, error_type=error_type or INJECTED_FAULT
+        )
+
+    def pending_faults(self) -> list[str]:
+        """Names of the functions whose injected fault has not fired yet."""
+        return self._runtime.pending_faults() if self._runtime is not None else []
+
+    def clear_faults(self) -> None:
+        if self._runtime is not None:
+            self._runtime.clear_faults()
 
     def resource(self, logical_id: str) -> str:
         """The physical ID of a resource of the deployed stack."""

@@ -1,26 +1,32 @@
 """`eksops local demo`: what eksops does today, end to end, on the offline account.
 
 Needs no AWS account and no credentials: the offline account plays AWS, and nothing of the
-caller's AWS configuration, kubeconfig or token cache is read or written.
+caller's AWS configuration, kubeconfig or token cache is read or written. Time runs scaled
+(TIME_SCALE): Wait states, retries and EKS's state changes pass 20 times faster than on AWS.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 CLUSTER = "demo"
 REGION = "us-west-2"
+TIME_SCALE = 0.05  # a 5 s Wait state takes 0.25 s
+EKS_SECONDS = 40  # simulated seconds EKS takes to create (or delete) the cluster and add-ons
+ADMIN_USER = "demo-admin"  # the IAM user the demo runs as, made the cluster's administrator
 EXISTING_KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -61,12 +67,49 @@ def _kubectl(kubeconfig: Path, *args: str) -> str:
     return (done.stdout if done.returncode == 0 else done.stderr).rstrip()
 
 
+def _subnets(account: Any) -> list[str]:
+    """A VPC with a subnet in each of two AZs, as EKS requires."""
+    ec2 = account.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in enumerate("ab")
+    ]
+
+
+def _admin_credentials(account: Any) -> tuple[str, dict[str, str]]:
+    """An IAM user and its access keys: who runs the rest of the demo, as an operator would."""
+    iam = account.client("iam")
+    arn = iam.create_user(UserName=ADMIN_USER)["User"]["Arn"]
+    key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
+    return arn, {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+
+
+def _eksops_run(workflow: str, input_file: Path, name: str, out: TextIO, *extra: str) -> int:
+    """`eksops run WORKFLOW --input FILE --name NAME`, printing to ``out``."""
+    from eksops import workflow_run
+    from eksops.cli import build_parser
+
+    argv = ["run", workflow, "--input", str(input_file), "--name", name, *extra]
+    return workflow_run.run(build_parser().parse_args(argv), stdout=out, stderr=out)
+
+
+def _execution_arn(account: Any, workflow: str, name: str) -> str:
+    from eksops.workflow_run import execution_arn_for
+
+    return execution_arn_for(account.resource(workflow), name)
+
+
 def run(out: TextIO) -> int:
     from eksops import exec_credential
     from eksops.cli import main as cli
     from eksops.eks_token import TOKEN_PREFIX, TokenRequest, get_token
     from eksops.local.account import OfflineAccount
-    from eksops.local.clusters import create_cluster
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -74,7 +117,9 @@ def run(out: TextIO) -> int:
     say("eksops demo: the offline account (moto, adapted to behave like AWS), no credentials.\n")
     started = time.monotonic()
     with (
-        OfflineAccount(region=REGION, eks_delay=1) as account,
+        OfflineAccount(
+            region=REGION, time_scale=TIME_SCALE, eks_delay=EKS_SECONDS * TIME_SCALE
+        ) as account,
         _isolated_environment(account.environment) as home,
     ):
         assert account.deployment is not None
@@ -83,18 +128,61 @@ def run(out: TextIO) -> int:
             f"   {account.deployment.stack_name} ({account.deployment.status}, "
             f"{time.monotonic() - started:.1f} s):"
         )
-        for logical_id, physical_id in sorted(account.deployment.resources.items()):
-            say(f"     {logical_id:28} {physical_id}")
+        resources = account.deployment.resources
+        width = max(map(len, resources))
+        for logical_id, physical_id in sorted(resources.items()):
+            say(f"     {logical_id:{width}} {physical_id}")
 
-        cluster = create_cluster(CLUSTER, REGION)
-        eks = account.client("eks")
-        deadline = time.monotonic() + 60
-        while eks.describe_cluster(name=CLUSTER)["cluster"]["status"] != "ACTIVE":
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"cluster {CLUSTER} did not become ACTIVE within 60 s")
-            time.sleep(0.2)
-        say(f"\n2. An EKS cluster through the EKS API, CREATING then ACTIVE: {cluster['arn']}")
-        say(f"   its Kubernetes API: {eks.describe_cluster(name=CLUSTER)['cluster']['endpoint']}")
+        admin_arn, credentials = _admin_credentials(account)
+        os.environ.update(credentials)  # from here on the demo is the IAM user demo-admin
+        request = {
+            "clusterName": CLUSTER,
+            "kubernetesVersion": "1.31",
+            "vpc": {"subnetIds": _subnets(account)},
+            "admins": [{"principalArn": admin_arn}],
+            "addons": [{"name": "vpc-cni"}],
+            "tags": {"team": "platform"},
+        }
+        create_input = home / "create-cluster.json"
+        create_input.write_text(json.dumps(request, indent=2) + "\n")
+        say(
+            f"\n2. `eksops run CreateClusterStateMachine --input {create_input.name}`, as IAM user "
+            f"{ADMIN_USER},\n   with this input (subnets made in the offline account first):"
+        )
+        say(create_input.read_text().rstrip())
+        say(
+            f"   EKS takes {EKS_SECONDS} s to create the cluster and its add-on; time runs "
+            f"{1 / TIME_SCALE:g}x faster here:\n   a `wait 5 s` line takes "
+            f"{5 * TIME_SCALE:g} s (durations in the lines are real time).\n"
+        )
+        began = time.monotonic()
+        if _eksops_run("CreateClusterStateMachine", create_input, "demo-create", out) != 0:
+            say("\nCreateClusterStateMachine failed: see its error above.")
+            return 1
+        sfn = account.client("stepfunctions")
+        creation = sfn.describe_execution(
+            executionArn=_execution_arn(account, "CreateClusterStateMachine", "demo-create")
+        )
+        outputs = json.loads(creation["output"])
+        say(f"\n   The cluster, created in {time.monotonic() - began:.1f} s real time:")
+        say(f"     cluster ARN      {outputs['clusterArn']}")
+        say(f"     API endpoint     {outputs['endpoint']} (a local Kubernetes API)")
+        say(f"     OIDC issuer      {outputs['oidcIssuer']}")
+        say(f"     OIDC provider    {outputs['oidcProviderArn']}")
+        say(f"     kubeconfig       {outputs['kubeconfigCommand']}")
+
+        say("\n   The same input again converges: the cluster is adopted, nothing is duplicated:")
+        again = _eksops_run(
+            "CreateClusterStateMachine", create_input, "demo-create-again", io.StringIO(), "--json"
+        )
+        rerun = sfn.describe_execution(
+            executionArn=_execution_arn(account, "CreateClusterStateMachine", "demo-create-again")
+        )
+        same = json.loads(rerun.get("output") or "{}").get("clusterArn") == outputs["clusterArn"]
+        say(
+            f"   {rerun['status']} (exit {again}), same cluster: {'yes' if same else 'NO'}; "
+            f"clusters in the account: {account.client('eks').list_clusters()['clusters']}"
+        )
 
         token = get_token(TokenRequest(CLUSTER))
         document = exec_credential.render(
@@ -102,21 +190,24 @@ def run(out: TextIO) -> int:
         )
         url = base64.urlsafe_b64decode(token.token.removeprefix(TOKEN_PREFIX) + "==").decode()
         signed = parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0]
-        say("\n3. `eksops token --cluster-name demo`: the ExecCredential kubectl receives")
+        say(f"\n3. `eksops token --cluster-name {CLUSTER}`: the ExecCredential kubectl receives")
         say(document.rstrip())
         say(f"   a presigned STS GetCallerIdentity URL for {urlsplit(url).netloc} (the offline")
         say(f"   STS), signed headers {signed!r}, valid until {token.expiration_timestamp}")
 
         kubeconfig = home / "kubeconfig"
         kubeconfig.write_text(EXISTING_KUBECONFIG)
-        say(f"\n4. `eksops kubeconfig --cluster-name demo`, twice, into {kubeconfig.name}:")
+        command = shlex.split(outputs["kubeconfigCommand"])
+        say(f"\n4. `{shlex.join(command)}` (the workflow's output), twice,")
+        say(f"   into {kubeconfig.name}:")
         for _ in range(2):
-            cli(["kubeconfig", "--cluster-name", CLUSTER, "--kubeconfig", str(kubeconfig)])
+            cli([*command[1:], "--kubeconfig", str(kubeconfig)])
         say(kubeconfig.read_text().rstrip())
         contexts = _kubectl(kubeconfig, "config", "get-contexts")
         say("\n   kubectl config get-contexts:\n" + contexts)
         say("\n   kubectl get namespaces: kubectl runs `eksops token`; the cluster replays the")
-        say("   token to the offline STS and maps its creator to system:masters:")
+        say(f"   token to the offline STS, finds {ADMIN_USER}'s access entry (the workflow's")
+        say("   GrantAdminAccess step) and authorizes by its AmazonEKSClusterAdminPolicy:")
         say(_kubectl(kubeconfig, "get", "namespaces"))
         say("   kubectl auth can-i '*' '*': " + _kubectl(kubeconfig, "auth", "can-i", "*", "*"))
 
@@ -140,6 +231,20 @@ def run(out: TextIO) -> int:
                 outcome = f"token valid until {body['expirationTimestamp']}"
             say(f"   {json.dumps(event)}\n     -> {outcome} ({took})")
         say("   (the first call starts a warm worker with the deployed code; later calls reuse it)")
-    say("\nDone. `eksops local up` serves the same account to the AWS CLI and kubectl; the")
-    say("workflows (cluster creation, node groups, IRSA, remediation) come next.")
+
+        delete_input = home / "delete-cluster.json"
+        delete_input.write_text(json.dumps({"clusterName": CLUSTER, "region": REGION}) + "\n")
+        say(
+            f"\n6. `eksops run DeleteClusterStateMachine --input {delete_input.name}` with "
+            f"{delete_input.read_text().strip()}:\n   add-ons and access entries, the cluster, "
+            "then the OIDC provider and cluster role eksops made\n"
+        )
+        if _eksops_run("DeleteClusterStateMachine", delete_input, "demo-delete", out) != 0:
+            say("\nDeleteClusterStateMachine failed: see its error above.")
+            return 1
+        remaining = account.client("eks").list_clusters()["clusters"]
+        say(f"\n   clusters left in the account: {remaining}")
+    say(f"\nDone in {time.monotonic() - started:.0f} s. `eksops local up` serves the same account")
+    say("to the AWS CLI, kubectl and `eksops run`; node groups (JoinNodegroup), IRSA (SetupIrsa)")
+    say("and remediation come next.")
     return 0

@@ -8,6 +8,10 @@ worker gets Lambda's environment: the function's variables, the standard AWS_LAM
 credentials of the function's role (assumed through the offline STS), and AWS_ENDPOINT_URL
 pointing back at the offline account. A worker serves one invocation at a time; concurrent
 invocations start more workers, like Lambda's execution environments.
+
+Tests can make the next invocation of a function fail (:meth:`LambdaRuntime.inject_fault`):
+before its handler runs (nothing happened), or after (its side effects happened, its result is
+lost, as when a Lambda's answer never reaches Step Functions).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 LOG = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 4096  # what Lambda returns in X-Amz-Log-Result
+INJECTED_FAULT = "eksops.InjectedFault"  # errorType of an injected failure
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,27 @@ class Outcome:
 
 def _error_payload(error_type: str, message: str) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected failure of one invocation."""
+
+    after: bool  # the handler ran (its side effects happened) but its result is lost
+    error_type: str = INJECTED_FAULT
+
+    def outcome(self, function_name: str, ran: Outcome | None) -> Outcome:
+        when = "after its handler ran" if self.after else "before its handler ran"
+        message = f"fault injected into {function_name} {when}"
+        logs = (ran.logs if ran is not None else "") + message + "\n"
+        return Outcome(_error_payload(self.error_type, message), True, logs)
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """A function's name from its name or (possibly qualified) ARN."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":function:", 1)[1].split(":", 1)[0]
+    return name_or_arn
 
 
 class _Worker:
@@ -89,14 +115,35 @@ class LambdaRuntime:
         self.endpoint_url = endpoint_url
         self._root = Path(tempfile.mkdtemp(prefix="eksops-lambda-"))
         self._idle: dict[str, list[_Worker]] = {}
+        self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self.on_close: Callable[[], None] = lambda: None
+
+    def inject_fault(self, function: str, *, after: bool, error_type: str = INJECTED_FAULT) -> None:
+        """Make the next invocation of ``function`` (name or ARN) fail with ``error_type``: an
+        unhandled function error, as a raising handler gives. ``after``: the handler runs first
+        (its side effects happen) and its result is replaced by the error; otherwise it does not
+        run. One-shot: the invocation after that runs normally. A second injection into the same
+        function replaces the first."""
+        with self._lock:
+            self._faults[function_name_of(function)] = Fault(after, error_type)
+
+    def pending_faults(self) -> list[str]:
+        """The functions whose injected fault has not fired yet."""
+        with self._lock:
+            return sorted(self._faults)
+
+    def clear_faults(self) -> None:
+        """Forget the faults that have not fired."""
+        with self._lock:
+            self._faults.clear()
 
     def close(self) -> None:
         self.on_close()
         with self._lock:
             workers = [w for pool in self._idle.values() for w in pool]
             self._idle.clear()
+            self._faults.clear()
         for worker in workers:
             worker.kill()
         shutil.rmtree(self._root, ignore_errors=True)
@@ -182,6 +229,14 @@ class LambdaRuntime:
         return _Worker(command, env, code_dir)
 
     def invoke(self, function: Any, event: str) -> Outcome:
+        with self._lock:
+            fault = self._faults.pop(function.function_name, None)
+        if fault is not None:
+            ran = self._run(function, event) if fault.after else None
+            return fault.outcome(function.function_name, ran)
+        return self._run(function, event)
+
+    def _run(self, function: Any, event: str) -> Outcome:
         if not str(function.run_time).startswith("python"):
             message = f"the offline account runs Python functions only, not {function.run_time}"
             return Outcome(_error_payload("Runtime.InvalidRuntime", message), True, message)

@@ -25,6 +25,7 @@ default `arn:aws:sts::<account>:user/moto`), expressed as an IAM principal ARN
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,15 @@ __all__ = [
 _MARK = "_eksops_eks_installed"
 
 
+class _IssuerPerCluster:
+    """Each cluster's own OIDC issuer (32 hex digits), as EKS gives it; moto draws one ID per
+    process for its ``ISSUER_TEMPLATE``, so every cluster shared one issuer and one IAM OIDC
+    provider, which DeleteCluster of one removed from all."""
+
+    def format(self, region: str) -> str:
+        return f"https://oidc.eks.{region}.amazonaws.com/id/{secrets.token_hex(16).upper()}"
+
+
 def install(
     create_delay: float = 3.0,
     *,
@@ -78,7 +88,7 @@ def install(
     SETTINGS.cluster_failure_check = cluster_failure_check or no_cluster_failure
     SETTINGS.clock = clock or time.monotonic
 
-    from moto.eks import urls
+    from moto.eks import models, urls
     from moto.eks.responses import EKSResponse
 
     from eksops.local.eks import access, addons, control_plane, nodegroups, pod_identity, versions
@@ -99,6 +109,7 @@ def install(
         return backend
 
     EKSResponse.eks_backend = property(eks_backend)  # type: ignore[method-assign,assignment]
+    models.ISSUER_TEMPLATE = _IssuerPerCluster()
     nodegroups.install_az_balance()
     setattr(EKSResponse, _MARK, True)
 
