@@ -253,6 +253,11 @@ class OfflineAccount:
         )
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        # moto's interpreter logs every exception it evaluates at ERROR, expected ones too (a Catch
+        # taking a task failure, IsPresent on a missing path); failures are in execution histories
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(
+            logging.CRITICAL
+        )
 
         # moto's Step Functions interpreter calls services at localhost:MOTO_PORT
         os.environ["MOTO_PORT"] = str(self.port)
