@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eksops.eks_cluster import health_issues
 from eksops.errors import AddonFailedError, ClusterConflictError
 from eksops.models.create_cluster import Addon, CreateClusterInput
 from eksops.ownership import CREATED_BY_TAG, creation_tags
@@ -88,13 +89,9 @@ def ensure_addons(
         elif version_differs(addon, found):
             raise version_conflict(cluster, addon, found)
         if found["status"] in FAILED:
-            issues = "; ".join(
-                f"{issue.get('code')}: {issue.get('message')}"
-                for issue in (found.get("health") or {}).get("issues", [])
-            )
             raise AddonFailedError(
                 f"add-on {addon.name} of cluster {cluster} is {found['status']}: "
-                f"{issues or 'EKS gave no cause'}"
+                f"{health_issues(found) or 'EKS gave no cause'}"
             )
         states.append(
             {

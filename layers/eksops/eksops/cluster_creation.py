@@ -11,19 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eksops.cluster_spec import create_parameters, differences
+from eksops.eks_cluster import describe_cluster, health_issues, oidc_issuer
 from eksops.errors import ClusterConflictError, ClusterFailedError
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.ownership import CREATED_BY_TAG
 from eksops.polling import Poll, next_poll
 
 CLUSTER_WAIT_LIMIT_SECONDS = 45 * 60  # EKS creates clusters in about 10 minutes
-
-
-def describe(eks: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return eks.describe_cluster(name=name)["cluster"]
-    except eks.exceptions.ResourceNotFoundException:
-        return None
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,7 @@ class ClusterState:
             "arn": cluster["arn"],
             "status": cluster["status"],
             "endpoint": cluster.get("endpoint"),
-            "oidcIssuer": ((cluster.get("identity") or {}).get("oidc") or {}).get("issuer"),
+            "oidcIssuer": oidc_issuer(cluster),
             "created": self.created,
         }
 
@@ -63,7 +57,7 @@ def create_or_adopt(
 ) -> ClusterState:
     """CreateCluster, unless the cluster exists: then it is adopted when nothing differs and a
     ClusterConflict listing the differences otherwise. A DELETING or FAILED cluster is no match."""
-    existing = describe(eks, request.cluster_name)
+    existing = describe_cluster(eks, request.cluster_name)
     if existing is None:
         try:
             existing = eks.create_cluster(**create_parameters(request, role_arn, execution_id))[
@@ -81,10 +75,7 @@ def create_or_adopt(
 
 def failure_cause(eks: Any, cluster: dict[str, Any]) -> str:
     """EKS's reasons for a FAILED cluster: health issues, then errors of failed updates."""
-    reasons = [
-        f"{issue.get('code')}: {issue.get('message')}"
-        for issue in (cluster.get("health") or {}).get("issues", [])
-    ]
+    reasons = [issues] if (issues := health_issues(cluster)) else []
     update_ids = eks.list_updates(name=cluster["name"]).get("updateIds", [])
     for update_id in update_ids:
         update = eks.describe_update(name=cluster["name"], updateId=update_id)["update"]
@@ -116,7 +107,7 @@ def check_active(
     """One poll: ACTIVE ends the loop, CREATING/UPDATING asks for another, FAILED (or gone) is
     a ClusterFailed with EKS's cause."""
     name = request.cluster_name
-    cluster = describe(eks, name)
+    cluster = describe_cluster(eks, name)
     if cluster is None:
         raise ClusterFailedError(f"cluster {name} no longer exists (deleted while being created?)")
     status = cluster["status"]

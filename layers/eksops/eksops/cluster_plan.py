@@ -9,8 +9,9 @@ from typing import Any
 
 from eksops import admin_access, cluster_role
 from eksops.cluster_addons import describe_addon, version_conflict, version_differs
-from eksops.cluster_creation import conflict, describe
+from eksops.cluster_creation import conflict
 from eksops.cluster_spec import differences
+from eksops.eks_cluster import describe_cluster, oidc_issuer
 from eksops.errors import ClusterConflictError
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.oidc_provider import STS_AUDIENCE, find_provider
@@ -72,7 +73,7 @@ def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[
     eks, iam = clients("eks"), clients("iam")
     name = request.cluster_name
     calls, role_arn = _role_calls(iam, request, partition)
-    cluster = describe(eks, name)
+    cluster = describe_cluster(eks, name)
     if cluster is None:
         calls.append(_call("eks:CreateCluster", name, f"Kubernetes {request.kubernetes_version}"))
     else:
@@ -81,7 +82,7 @@ def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[
             problems.insert(0, f"status: the cluster is {cluster['status']}")
         if problems:
             raise conflict(name, problems)
-    issuer = ((cluster or {}).get("identity") or {}).get("oidc", {}).get("issuer")
+    issuer = oidc_issuer(cluster)
     provider = find_provider(iam, issuer) if issuer else None
     if provider is None:
         calls.append(_call("iam:CreateOpenIDConnectProvider", issuer or f"{name}'s issuer", "IRSA"))

@@ -19,6 +19,7 @@ from eksops import (
     cluster_validation,
     oidc_provider,
 )
+from eksops.eks_cluster import describe_cluster, oidc_issuer
 from eksops.eks_token import TokenRequest
 from eksops.errors import ClusterFailedError, InvalidInputError
 from eksops.kubernetes_session import KubernetesSession
@@ -80,8 +81,7 @@ def check_cluster_status(step: CreateClusterStep, opener: Opener = open_target) 
 
 def ensure_oidc_provider(step: CreateClusterStep, opener: Opener = open_target) -> dict[str, Any]:
     target = _target(step, opener)
-    cluster = cluster_creation.describe(target.client("eks"), step.request.cluster_name)
-    issuer = (((cluster or {}).get("identity") or {}).get("oidc") or {}).get("issuer")
+    issuer = oidc_issuer(describe_cluster(target.client("eks"), step.request.cluster_name))
     if not issuer:
         raise ClusterFailedError(f"cluster {step.request.cluster_name} has no OIDC issuer")
     request = step.request

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eksops.eks_cluster import describe_cluster, health_issues
 from eksops.errors import ClusterFailedError
 from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.ownership import CREATED_BY_TAG, IAM_PATH, owned, tag_map
@@ -46,17 +47,10 @@ class Progress:
         return result
 
 
-def _cluster_exists(eks: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return eks.describe_cluster(name=name)["cluster"]
-    except _gone(eks):
-        return None
-
-
 def delete_nodegroups(eks: Any, request: DeleteClusterInput, poll: Poll | None) -> Progress:
     """Start deleting every node group (in parallel, as EKS runs them), then report those left."""
     name = request.cluster_name
-    if _cluster_exists(eks, name) is None:
+    if describe_cluster(eks, name) is None:
         return Progress([], [], None)
     deleted, remaining = [], []
     pages = eks.get_paginator("list_nodegroups").paginate(clusterName=name)
@@ -68,13 +62,9 @@ def delete_nodegroups(eks: Any, request: DeleteClusterInput, poll: Poll | None) 
             if not _in_scope(nodegroup.get("tags"), request.created_by):
                 continue
             if nodegroup["status"] == "DELETE_FAILED":
-                issues = (nodegroup.get("health") or {}).get("issues", [])
                 raise ClusterFailedError(
                     f"node group {nodegroup_name} of {name} failed to delete: "
-                    + (
-                        "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues)
-                        or "no cause given"
-                    )
+                    f"{health_issues(nodegroup) or 'no cause given'}"
                 )
             if nodegroup["status"] not in BUSY:
                 eks.delete_nodegroup(clusterName=name, nodegroupName=nodegroup_name)
@@ -105,7 +95,7 @@ def _delete_each(
 def delete_attachments(eks: Any, request: DeleteClusterInput) -> list[str]:
     """Add-ons, Pod Identity associations and access entries (in that order)."""
     name = request.cluster_name
-    if _cluster_exists(eks, name) is None:
+    if describe_cluster(eks, name) is None:
         return []
     created_by = request.created_by
     gone = _gone(eks)
@@ -155,7 +145,7 @@ def delete_attachments(eks: Any, request: DeleteClusterInput) -> list[str]:
 
 def delete_cluster(eks: Any, request: DeleteClusterInput, poll: Poll | None) -> Progress:
     name = request.cluster_name
-    cluster = _cluster_exists(eks, name)
+    cluster = describe_cluster(eks, name)
     if cluster is None or not _in_scope(cluster.get("tags"), request.created_by):
         return Progress([], [], None)
     deleted = []

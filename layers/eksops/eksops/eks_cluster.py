@@ -18,11 +18,10 @@ class ClusterEndpoint:
 
 def describe_endpoint(eks_client: Any, cluster_name: str) -> ClusterEndpoint:
     """DescribeCluster, reduced to the API endpoint; named errors when there is none."""
-    try:
-        cluster = eks_client.describe_cluster(name=cluster_name)["cluster"]
-    except eks_client.exceptions.ResourceNotFoundException as exc:
+    cluster = describe_cluster(eks_client, cluster_name)
+    if cluster is None:
         region = eks_client.meta.region_name
-        raise ClusterNotFoundError(f"no EKS cluster named {cluster_name!r} in {region}") from exc
+        raise ClusterNotFoundError(f"no EKS cluster named {cluster_name!r} in {region}")
     endpoint = cluster.get("endpoint")
     ca_data = (cluster.get("certificateAuthority") or {}).get("data")
     if not endpoint or not ca_data:
@@ -31,3 +30,24 @@ def describe_endpoint(eks_client: Any, cluster_name: str) -> ClusterEndpoint:
             "endpoint yet; try again once it is ACTIVE"
         )
     return ClusterEndpoint(cluster["name"], cluster["arn"], endpoint, ca_data)
+
+
+def describe_cluster(eks_client: Any, cluster_name: str) -> dict[str, Any] | None:
+    """DescribeCluster's cluster, or None when there is none."""
+    try:
+        return eks_client.describe_cluster(name=cluster_name)["cluster"]
+    except eks_client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def oidc_issuer(cluster: dict[str, Any] | None) -> str | None:
+    """The cluster's service-account issuer URL (None until EKS has set it)."""
+    return (((cluster or {}).get("identity") or {}).get("oidc") or {}).get("issuer")
+
+
+def health_issues(resource: dict[str, Any]) -> str:
+    """EKS's health issues of a cluster, node group or add-on, as one line ('' if none)."""
+    return "; ".join(
+        f"{issue.get('code')}: {issue.get('message')}"
+        for issue in (resource.get("health") or {}).get("issues", [])
+    )
