@@ -145,19 +145,27 @@ ADMIN = aws_auth.Mapping("arn:aws:iam::1:role/admins", "admins", ("system:master
 
 def test_merge_adds_a_mapping_and_keeps_everything_else() -> None:
     data = {"mapRoles": NODE_ROLES, "mapAccounts": "- '111122223333'\n"}
-    merged = aws_auth.merged(data, [ADMIN])
-    assert merged is not None
+    merged, changes = aws_auth.merged(data, [ADMIN])
+    assert [c.result() for c in changes] == [
+        {
+            "section": "mapRoles",
+            "rolearn": ADMIN.arn,
+            "change": "added",
+            "username": "admins",
+            "groups": ["system:masters"],
+        }
+    ]
     roles = yaml.safe_load(merged["mapRoles"])
     assert roles[0] == yaml.safe_load(NODE_ROLES)[0]
     assert roles[1] == {"rolearn": ADMIN.arn, "username": "admins", "groups": ["system:masters"]}
     assert merged["mapAccounts"] == data["mapAccounts"]
-    assert aws_auth.merged(merged, [ADMIN]) is None, "merging again changes nothing"
+    assert aws_auth.merged(merged, [ADMIN]) == (merged, []), "merging again changes nothing"
 
 
 def test_merge_adds_missing_groups_but_keeps_the_existing_username() -> None:
     existing = yaml.safe_dump([{"rolearn": ADMIN.arn, "username": "ops", "groups": ["viewers"]}])
-    merged = aws_auth.merged({"mapRoles": existing}, [ADMIN])
-    assert merged is not None
+    merged, changes = aws_auth.merged({"mapRoles": existing}, [ADMIN])
+    assert [(c.new, c.groups_added) for c in changes] == [(False, ("system:masters",))]
     assert yaml.safe_load(merged["mapRoles"]) == [
         {"rolearn": ADMIN.arn, "username": "ops", "groups": ["viewers", "system:masters"]}
     ]
@@ -165,8 +173,7 @@ def test_merge_adds_missing_groups_but_keeps_the_existing_username() -> None:
 
 def test_users_go_to_map_users() -> None:
     user = aws_auth.Mapping("arn:aws:iam::1:user/alice", "alice", ("system:masters",))
-    merged = aws_auth.merged({}, [user])
-    assert merged is not None
+    merged, _ = aws_auth.merged({}, [user])
     assert yaml.safe_load(merged["mapUsers"])[0]["userarn"] == user.arn
 
 
@@ -205,23 +212,23 @@ class FakeCoreV1:
 
 def test_merge_retries_on_conflict_from_the_new_content() -> None:
     core = FakeCoreV1({"mapRoles": NODE_ROLES}, conflicts=2)
-    attempts: list[int] = []
-    assert aws_auth.merge_mappings(core, [ADMIN], on_conflict=attempts.append) is True
-    assert attempts == [1, 2]
+    pauses: list[float] = []
+    assert aws_auth.merge_mappings(core, [ADMIN], sleep=pauses.append, jitter=lambda: 1.0)
+    assert pauses == [0.05, 0.1], "exponential backoff (full jitter: random() times this)"
     assert core.writes == 1
     assert len(yaml.safe_load(core.data["mapRoles"])) == 2
 
 
 def test_merge_gives_up_with_a_named_error_after_constant_conflicts() -> None:
     core = FakeCoreV1({"mapRoles": NODE_ROLES}, conflicts=99)
-    with pytest.raises(aws_auth.AwsAuthError, match="changed under every one"):
-        aws_auth.merge_mappings(core, [ADMIN])
+    with pytest.raises(aws_auth.AwsAuthConflictError, match="changed under every one"):
+        aws_auth.merge_mappings(core, [ADMIN], sleep=lambda _: None)
     assert core.writes == 0
 
 
 def test_missing_aws_auth_is_created_and_an_unchanged_one_not_written() -> None:
     core = FakeCoreV1(None)
-    assert aws_auth.merge_mappings(core, [ADMIN]) is True
+    assert aws_auth.merge_mappings(core, [ADMIN])
     assert core.writes == 1
-    assert aws_auth.merge_mappings(core, [ADMIN]) is False
+    assert aws_auth.merge_mappings(core, [ADMIN]) == []
     assert core.writes == 1

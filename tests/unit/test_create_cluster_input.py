@@ -78,7 +78,7 @@ def changed(path: str, value: object) -> dict:
         ("addons.1.version", "1.11.3", "addons.1.version"),
         ("addons.1.name", "vpc-cni", "twice"),
         ("tags", {"aws:owner": "x"}, "reserved"),
-        ("tags", {f"k{i}": "v" for i in range(51)}, "at most 50"),
+        ("tags", {f"k{i}": "v" for i in range(49)}, "at most 48"),
         ("tags", {"k": "v" * 257}, "values at most 256"),
         ("dryRun", "yes", "dryRun"),
         ("clustername", "typo", "clustername"),

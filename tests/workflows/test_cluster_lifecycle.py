@@ -25,7 +25,8 @@ from eksops.local.clusters import EKS_SERVICE_TRUST, service_trust
 from eksops.local.eks.addons import CATALOGUE
 from eksops.local.eks.versions import OFFERED
 from eksops.local.lambda_runtime import INJECTED_FAULT
-from eksops.models.create_cluster import CLUSTER_NAME_PATTERN, CreateClusterInput
+from eksops.models.create_cluster import CreateClusterInput
+from eksops.models.fields import CLUSTER_NAME_PATTERN
 from eksops.ownership import CLUSTER_TAG, CREATED_BY_TAG, IAM_PATH, tag_map
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -9,6 +9,8 @@ and the merge starts again from the new content.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +19,22 @@ from eksops.errors import EksopsError
 
 NAMESPACE = "kube-system"
 NAME = "aws-auth"
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 10
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
 
 
 class AwsAuthError(EksopsError):
     """aws-auth could not be read or merged (unparsable content, or constant concurrent edits)."""
 
     error_name = "eksops.AwsAuth"
+
+
+class AwsAuthConflictError(AwsAuthError):
+    """aws-auth changed under every attempt to merge into it (many concurrent writers): the state
+    machine retries the step."""
+
+    error_name = "eksops.AwsAuthConflict"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class Mapping:
         return "userarn" if self.section == "mapUsers" else "rolearn"
 
 
+def role_entries(data: dict[str, str]) -> list[dict[str, Any]]:
+    """aws-auth's mapRoles entries."""
+    return _entries(data, "mapRoles")
+
+
 def _entries(data: dict[str, str], section: str) -> list[dict[str, Any]]:
     import yaml
 
@@ -55,17 +71,36 @@ def _entries(data: dict[str, str], section: str) -> list[dict[str, Any]]:
     return entries
 
 
-def merged(data: dict[str, str], mappings: list[Mapping]) -> dict[str, str] | None:
-    """``data`` with ``mappings`` merged in, or None when nothing is missing."""
+@dataclass(frozen=True)
+class Change:
+    """One line of the diff a merge makes: a new entry, or groups added to an existing one."""
+
+    mapping: Mapping
+    groups_added: tuple[str, ...]
+    new: bool
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "section": self.mapping.section,
+            self.mapping.arn_key: self.mapping.arn,
+            "change": "added" if self.new else "groups added",
+            "username": self.mapping.username,
+            "groups": list(self.groups_added),
+        }
+
+
+def merged(data: dict[str, str], mappings: list[Mapping]) -> tuple[dict[str, str], list[Change]]:
+    """``data`` with ``mappings`` merged in, and what changed (nothing: ``data`` as it was)."""
     import yaml
 
     result = dict(data)
-    changed = False
+    changes: list[Change] = []
     for section in ("mapRoles", "mapUsers"):
         wanted = [m for m in mappings if m.section == section]
         if not wanted:
             continue
         entries = _entries(data, section)
+        before = len(changes)
         for mapping in wanted:
             entry = next((e for e in entries if e.get(mapping.arn_key) == mapping.arn), None)
             if entry is None:
@@ -76,21 +111,30 @@ def merged(data: dict[str, str], mappings: list[Mapping]) -> dict[str, str] | No
                         "groups": list(mapping.groups),
                     }
                 )
-                changed = True
+                changes.append(Change(mapping, mapping.groups, new=True))
                 continue
             groups = list(entry.get("groups") or [])
             missing = [group for group in mapping.groups if group not in groups]
             if missing:
                 entry["groups"] = groups + missing
-                changed = True
-        result[section] = yaml.safe_dump(entries, default_flow_style=False, sort_keys=False)
-    return result if changed else None
+                changes.append(Change(mapping, tuple(missing), new=False))
+        if len(changes) > before:  # an untouched section keeps its text, comments and all
+            result[section] = yaml.safe_dump(entries, default_flow_style=False, sort_keys=False)
+    return result, changes
+
+
+def _backoff(attempt: int, random: Callable[[], float]) -> float:
+    """Full jitter: concurrent writers that collided spread out instead of colliding again."""
+    return random() * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
 
 
 def merge_mappings(
-    core_v1: Any, mappings: list[Mapping], on_conflict: Callable[[int], None] = lambda _: None
-) -> bool:
-    """Merge ``mappings`` into aws-auth (created if missing); True if it changed."""
+    core_v1: Any,
+    mappings: list[Mapping],
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> list[Change]:
+    """Merge ``mappings`` into aws-auth (created if missing); what changed (nothing: no write)."""
     from kubernetes.client import V1ConfigMap, V1ObjectMeta
     from kubernetes.client.exceptions import ApiException
 
@@ -102,9 +146,9 @@ def merge_mappings(
                 raise
             current = None
         data = dict((current.data or {}) if current is not None else {})
-        new_data = merged(data, mappings)
-        if new_data is None:
-            return False
+        new_data, changes = merged(data, mappings)
+        if not changes:
+            return []
         try:
             if current is None:
                 core_v1.create_namespaced_config_map(
@@ -113,11 +157,11 @@ def merge_mappings(
             else:
                 current.data = new_data  # metadata keeps the resourceVersion read above
                 core_v1.replace_namespaced_config_map(NAME, NAMESPACE, current)
-            return True
+            return changes
         except ApiException as exc:
-            if exc.status not in (409,):  # 409: changed or created since we read it
+            if exc.status != 409:  # 409: changed (or created) since we read it
                 raise
-            on_conflict(attempt + 1)
-    raise AwsAuthError(
+            sleep(_backoff(attempt, jitter))
+    raise AwsAuthConflictError(
         f"{NAMESPACE}/{NAME} changed under every one of {CONFLICT_RETRIES} merges; try again"
     )

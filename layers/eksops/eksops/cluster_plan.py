@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from eksops import admin_access, cluster_role
+from eksops import admin_access, cluster_role, service_role
 from eksops.cluster_addons import describe_addon, version_conflict, version_differs
 from eksops.cluster_creation import conflict
 from eksops.cluster_spec import differences
@@ -30,17 +30,25 @@ def _role_calls(
     """The role's calls and its ARN (None: not made yet)."""
     if request.role_arn:
         return [], request.role_arn
-    name = request.cluster_role_name
-    policy = cluster_role.managed_policy_arn(partition, cluster_role.CLUSTER_POLICY)
-    attach = _call("iam:AttachRolePolicy", f"{name} {policy}", "the cluster role's permissions")
-    role = cluster_role.get_role(iam, name)
+    spec = cluster_role.role_spec(request)
+    name = spec.name
+    policies_wanted = [service_role.managed_policy_arn(partition, p) for p in spec.policies]
+    role = service_role.get_role(iam, name)
     if role is None:
-        return [_call("iam:CreateRole", name, "no roleArn given: the cluster role"), attach], None
-    policies = cluster_role.attached_policies(iam, name)
-    ours = tag_map(role.get("Tags", [])).get(CLUSTER_TAG) == request.cluster_name
-    if ours and policy not in policies:
-        return [attach], role["Arn"]
-    problems = cluster_role.role_conflicts(role, policies, partition)
+        attach = [
+            _call("iam:AttachRolePolicy", f"{name} {arn}", "the cluster role's permissions")
+            for arn in policies_wanted
+        ]
+        return [_call("iam:CreateRole", name, "no roleArn given: the cluster role"), *attach], None
+    policies = service_role.attached_policies(iam, name)
+    if tag_map(role.get("Tags", [])).get(CLUSTER_TAG) == request.cluster_name:
+        missing = [arn for arn in policies_wanted if arn not in policies]
+        if missing:
+            return [
+                _call("iam:AttachRolePolicy", f"{name} {arn}", "the cluster role's permissions")
+                for arn in missing
+            ], role["Arn"]
+    problems = service_role.role_conflicts(role, policies, spec, partition)
     if problems:
         raise ClusterConflictError(
             f"cannot use the existing role {name} as the cluster role: {'; '.join(problems)}; "
@@ -98,5 +106,13 @@ def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[
         elif version_differs(addon, found):
             raise version_conflict(name, addon, found)
     calls += _access_calls(eks, request, exists=cluster is not None)
+    calls += [
+        _call(
+            "states:StartExecution",
+            f"JoinNodegroupStateMachine {spec.name or spec.node_role_arn}",
+            f"{spec.kind} nodes" + (" (a node group per AZ)" if spec.per_az else ""),
+        )
+        for spec in request.nodegroups
+    ]
     calls.append(_call("events:PutEvents", "eksops Cluster Ready", "tell subscribers"))
     return calls

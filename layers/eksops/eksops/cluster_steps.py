@@ -20,9 +20,7 @@ from eksops import (
     oidc_provider,
 )
 from eksops.eks_cluster import describe_cluster, oidc_issuer
-from eksops.eks_token import TokenRequest
 from eksops.errors import ClusterFailedError, InvalidInputError
-from eksops.kubernetes_session import KubernetesSession
 from eksops.models.cluster_steps import CreateClusterStep, DeleteClusterStep
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.ownership import creation_tags
@@ -50,6 +48,11 @@ def validate_input(request: CreateClusterInput, opener: Opener = open_target) ->
     return {
         "request": normalized.model_dump(by_alias=True, exclude_none=False),
         "kubeconfigCommand": kubeconfig_command(request, target.region),
+        # each a JoinNodegroupStateMachine input, for the JoinNodegroups Map
+        "nodegroupJoins": [
+            join.model_dump(by_alias=True, exclude_none=True)
+            for join in cluster_validation.nodegroup_joins(normalized)
+        ],
     }
 
 
@@ -104,19 +107,12 @@ def grant_admin_access(
 ) -> dict[str, Any]:
     target = _target(step, opener)
     request = step.request
-
-    def core_v1() -> Any:
-        from kubernetes.client import CoreV1Api
-
-        token_request = TokenRequest(
-            request.cluster_name, region=target.region, role_arn=request.target_role_arn
-        )
-        session = KubernetesSession.for_cluster(
-            token_request, environ, eks_client=target.client("eks")
-        )
-        return CoreV1Api(session.api_client())
-
-    admins = admin_access.grant_admins(target.client("eks"), core_v1, request, step.execution_id)
+    admins = admin_access.grant_admins(
+        target.client("eks"),
+        lambda: target.core_v1(request.cluster_name, environ),
+        request,
+        step.execution_id,
+    )
     return {"admins": admins}
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from eksops.admin_access import MASTERS_GROUP
 from eksops.cluster_role import check_given_role
 from eksops.errors import InvalidInputError
+from eksops.models.base import parse_event
 from eksops.models.create_cluster import DEFAULT_ADMIN_POLICY, CreateClusterInput
+from eksops.models.join_nodegroup import JoinNodegroupInput
+from eksops.nodegroup_spec import plan_nodegroups
+from eksops.nodegroup_validation import check_spec
 
 NOT_YET = {
-    "nodegroups": "JoinNodegroupStateMachine",
     "irsa": "SetupIrsaStateMachine",
 }
 
@@ -25,9 +30,9 @@ def _subnets(ec2: Any, request: CreateClusterInput) -> list[dict[str, Any]]:
         raise
 
 
-def check_network(ec2: Any, request: CreateClusterInput) -> str:
+def check_network(ec2: Any, request: CreateClusterInput) -> tuple[str, str]:
     """Subnets exist, share one VPC and span two AZs; security groups exist in that VPC. Returns
-    the account that owns the subnets (the target account)."""
+    the VPC and the account that owns the subnets (the target account)."""
     subnets = _subnets(ec2, request)
     vpcs = {subnet["VpcId"] for subnet in subnets}
     if len(vpcs) != 1:
@@ -53,7 +58,7 @@ def check_network(ec2: Any, request: CreateClusterInput) -> str:
             raise InvalidInputError(
                 f"vpc.securityGroupIds: {', '.join(elsewhere)} not in the subnets' VPC {vpc_id}"
             )
-    return subnets[0]["OwnerId"]
+    return vpc_id, subnets[0]["OwnerId"]
 
 
 def check_admins(iam: Any, request: CreateClusterInput, account_id: str) -> None:
@@ -110,6 +115,50 @@ def check_addons(eks: Any, request: CreateClusterInput) -> None:
             )
 
 
+def nodegroup_joins(request: CreateClusterInput) -> list[JoinNodegroupInput]:
+    """The JoinNodegroup input of each of ``request``'s node groups: the cluster's name, region
+    and target role filled in (InvalidInput where an item names others)."""
+    joins = []
+    cluster_fields = {
+        "cluster_name": request.cluster_name,
+        "region": request.region,
+        "target_role_arn": request.target_role_arn,
+    }
+    for index, spec in enumerate(request.nodegroups):
+        for field, value in cluster_fields.items():
+            given = getattr(spec, field)
+            if given is not None and given != value:
+                raise InvalidInputError(
+                    f"nodegroups[{index}].{to_camel(field)}: {given!r} is not this cluster's "
+                    f"{value!r}; leave it out"
+                )
+        data = spec.model_dump(by_alias=True, exclude_unset=True)
+        data.update({to_camel(field): value for field, value in cluster_fields.items()})
+        joins.append(parse_event(JoinNodegroupInput, data))
+    return joins
+
+
+def check_nodegroups(
+    clients: Any, request: CreateClusterInput, vpc_id: str, account_id: str
+) -> None:
+    """Each node group as JoinNodegroup will check it, except what needs the cluster; and no
+    two with the same node group name."""
+    names: dict[str, int] = {}
+    for index, join in enumerate(nodegroup_joins(request)):
+        try:
+            subnets = check_spec(clients, join, vpc_id, account_id)
+            planned = plan_nodegroups(join, subnets) if join.kind == "managed" else []
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"nodegroups[{index}].{exc}") from None
+        for plan in planned:
+            if plan.name in names:
+                raise InvalidInputError(
+                    f"nodegroups[{index}]: node group {plan.name} is also made by "
+                    f"nodegroups[{names[plan.name]}]"
+                )
+            names[plan.name] = index
+
+
 def check_static(request: CreateClusterInput) -> None:
     """What the model cannot say alone."""
     for field, workflow in NOT_YET.items():
@@ -132,10 +181,11 @@ def validate(clients: Any, request: CreateClusterInput) -> None:
     """Every check; ``clients(service)`` gives a client of the target account."""
     check_static(request)
     check_version(clients("eks"), request.kubernetes_version)
-    account_id = check_network(clients("ec2"), request)
+    vpc_id, account_id = check_network(clients("ec2"), request)
     check_admins(clients("iam"), request, account_id)
     if request.role_arn:
         check_given_role(clients("iam"), request.role_arn)
     if request.secrets_kms_key_arn:
         check_kms_key(clients("kms"), request.secrets_kms_key_arn)
     check_addons(clients("eks"), request)
+    check_nodegroups(clients, request, vpc_id, account_id)

@@ -72,3 +72,24 @@ class AddonFailedError(EksopsError):
     """An EKS add-on could not be created; the message has EKS's health issues."""
 
     error_name = "eksops.AddonFailed"
+
+
+class NodegroupConflictError(EksopsError):
+    """A node group of that name exists but differs from the request; nothing was changed. The
+    message lists every difference."""
+
+    error_name = "eksops.NodegroupConflict"
+
+
+class NodegroupFailedError(EksopsError):
+    """A managed node group ended CREATE_FAILED or DEGRADED; the message has EKS's health issue
+    codes, the instances concerned and a hint per code."""
+
+    error_name = "eksops.NodegroupFailed"
+
+
+class NodesNotJoinedError(EksopsError):
+    """Nodes did not become Ready in the time allowed; the message lists the instances that did
+    not join and the likely cause."""
+
+    error_name = "eksops.NodesNotJoined"

@@ -50,6 +50,17 @@ class TargetAccount:
             self._clients[service] = self._boto3().client(service, config=Config(retries=_RETRIES))
         return self._clients[service]
 
+    def core_v1(self, cluster_name: str, environ: Mapping[str, str] = os.environ) -> Any:
+        """The cluster's Kubernetes core/v1 API, as this identity (tokens minted as needed)."""
+        from kubernetes.client import CoreV1Api
+
+        from eksops.eks_token import TokenRequest
+        from eksops.kubernetes_session import KubernetesSession
+
+        request = TokenRequest(cluster_name, region=self.region, role_arn=self.role_arn)
+        session = KubernetesSession.for_cluster(request, environ, eks_client=self.client("eks"))
+        return CoreV1Api(session.api_client())
+
 
 def open_target(
     region: str | None, role_arn: str | None = None, environ: Mapping[str, str] = os.environ

@@ -12,17 +12,21 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from eksops.models.base import EventModel
+from eksops.models.fields import (
+    CLUSTER_NAME_PATTERN,
+    IAM_ROLE_PATTERN,
+    REGION_PATTERN,
+    SUBNET_PATTERN,
+    check_tags,
+)
+from eksops.models.join_nodegroup import NodegroupSpec
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 DEFAULT_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
-CLUSTER_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 # ASCII classes: pydantic-core's regex engine expands \w to all of Unicode (a huge automaton)
 _IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
-IAM_ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 _KMS_KEY = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9_/+=,.@-]+$"
-_SUBNET = r"^subnet-[0-9a-f]{8,17}$"
 _SECURITY_GROUP = r"^sg-[0-9a-f]{8,17}$"
-REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 _CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -30,7 +34,7 @@ AuthenticationMode = Literal["API", "API_AND_CONFIG_MAP", "CONFIG_MAP"]
 
 
 class Vpc(EventModel):
-    subnet_ids: Annotated[list[Annotated[str, Field(pattern=_SUBNET)]], Field(min_length=2)]
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=SUBNET_PATTERN)]], Field(min_length=2)]
     """Subnets for the control plane's network interfaces, in at least two AZs (checked)."""
     security_group_ids: list[Annotated[str, Field(pattern=_SECURITY_GROUP)]] = []
     """Extra security groups for the control plane's network interfaces."""
@@ -105,9 +109,10 @@ class CreateClusterInput(EventModel):
     """KMS key for envelope encryption of Kubernetes secrets."""
     addons: list[Addon] = []
     """EKS add-ons to install."""
-    # Typed by the JoinNodegroup and SetupIrsa workflows' own models, which come with them.
-    nodegroups: list[dict[str, Any]] = []
-    """Node groups to join, each a JoinNodegroupStateMachine input."""
+    nodegroups: list[NodegroupSpec] = []
+    """Node groups to join, each a JoinNodegroupStateMachine input (clusterName, region and
+    targetRoleArn come from the cluster), run as nested executions once the cluster is ready."""
+    # Typed by the SetupIrsa workflow's own model, which comes with it.
     irsa: list[dict[str, Any]] = []
     """Service-account role bindings, each a SetupIrsaStateMachine input."""
     tags: dict[str, str] = {}
@@ -120,16 +125,7 @@ class CreateClusterInput(EventModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        # EKS's tag rules: at most 50, keys 1-128 and values at most 256 characters, and the
-        # aws: prefix reserved
-        if len(tags) > 50:
-            raise ValueError("at most 50 tags")
-        for key, value in tags.items():
-            if not 1 <= len(key) <= 128 or len(value) > 256:
-                raise ValueError(f"tag {key!r}: keys 1-128 characters, values at most 256")
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag {key!r}: the aws: prefix is reserved")
-        return tags
+        return check_tags(tags)
 
     @model_validator(mode="after")
     def _unique(self) -> CreateClusterInput:

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from eksops.models.base import EventModel
-from eksops.models.create_cluster import CLUSTER_NAME_PATTERN, IAM_ROLE_PATTERN, REGION_PATTERN
+from eksops.models.fields import CLUSTER_NAME_PATTERN, IAM_ROLE_PATTERN, REGION_PATTERN
 
 
 class DeleteClusterInput(EventModel):

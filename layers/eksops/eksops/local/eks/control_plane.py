@@ -73,15 +73,17 @@ def caller_arn(response: Any) -> str:
     return arn
 
 
-def _validate_subnets(account_id: str, region: str, subnet_ids: list[str]) -> None:
-    """EKS wants subnets that exist, in at least two Availability Zones."""
+def _validate_subnets(account_id: str, region: str, subnet_ids: list[str]) -> str:
+    """EKS wants subnets that exist, in one VPC and at least two Availability Zones; the VPC."""
     from moto.ec2.models import ec2_backends
 
     ec2 = ec2_backends[account_id][region]
-    zones = set()
+    zones, vpcs = set(), set()
     for subnet_id in subnet_ids:
         try:
-            zones.add(ec2.get_subnet(subnet_id).availability_zone)
+            subnet = ec2.get_subnet(subnet_id)
+            zones.add(subnet.availability_zone)
+            vpcs.add(subnet.vpc_id)
         except Exception as missing:
             raise error(
                 "InvalidParameterException", f"The subnet ID '{subnet_id}' does not exist"
@@ -91,6 +93,9 @@ def _validate_subnets(account_id: str, region: str, subnet_ids: list[str]) -> No
             "InvalidParameterException",
             "Subnets specified must be in at least two different AZs",
         )
+    if len(vpcs) > 1:
+        raise error("InvalidParameterException", "Subnets specified must be in the same VPC")
+    return vpcs.pop()
 
 
 def create_cluster(self: Any) -> ActionResult:
@@ -99,7 +104,10 @@ def create_cluster(self: Any) -> ActionResult:
     mode = requested.get("authenticationMode", "CONFIG_MAP")
     bootstrap = requested.get("bootstrapClusterCreatorAdminPermissions", True)
     vpc_config = dict(self._get_param("resourcesVpcConfig") or {})
-    _validate_subnets(self.current_account, self.region, vpc_config.get("subnetIds") or [])
+    # EKS reports the VPC of the subnets (node groups and load balancers go there)
+    vpc_config["vpcId"] = _validate_subnets(
+        self.current_account, self.region, vpc_config.get("subnetIds") or []
+    )
     vpc_config.setdefault("endpointPublicAccess", True)
     vpc_config.setdefault("endpointPrivateAccess", False)
     vpc_config.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
