@@ -12,6 +12,7 @@ from eksops.errors import InvalidInputError
 from eksops.models.base import EventModel, parse_event
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
+from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +22,7 @@ EVENTS = REPO / "events"
 MODELS: dict[str, type[EventModel]] = {
     "create_cluster": CreateClusterInput,
     "delete_cluster": DeleteClusterInput,
+    "join_nodegroup": JoinNodegroupInput,
     "kubeconfig": KubeconfigEvent,
 }
 

@@ -72,9 +72,25 @@ def test_a_valid_input_passes(account: dict[str, Any]) -> None:
         ({"addons": [{"name": "no-such-addon"}]}, "addons: EKS has no add-on no-such-addon"),
         ({"addons": [{"name": "vpc-cni", "version": "v0.0.1-eksbuild.1"}]}, "is not offered"),
         (
-            {"nodegroups": [{"nodegroupName": "ng"}]},
-            "nodegroups: JoinNodegroupStateMachine is not available",
+            {
+                "nodegroups": [
+                    {"kind": "managed", "name": "ng", "subnetIds": ["subnet-0123456789abcdef0"]}
+                ]
+            },
+            "0].subnetIds: The subnet ID",
         ),
+        (
+            {
+                "nodegroups": [
+                    {
+                        "kind": "self-managed",
+                        "nodeRoleArn": "arn:aws:iam::123456789012:role/admins",
+                    }
+                ]
+            },
+            "0].nodeRoleArn: arn:aws:iam::123456789012:role/admins does not trust",
+        ),
+
         ({"irsa": [{"serviceAccount": "sa"}]}, "irsa: SetupIrsaStateMachine is not available"),
         (
             {
@@ -95,6 +111,18 @@ def test_bad_input_is_a_named_error(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message.replace(".", r"\.")):
         validate(clients, request(account, **changes))
+
+
+def test_nodegroups_are_checked_before_the_cluster_exists(account: dict[str, Any]) -> None:
+    subnets = account["subnets"]
+    one = {"kind": "managed", "name": "ng-us-west-2a", "subnetIds": subnets[:1]}
+    validate(clients, request(account, nodegroups=[one]))
+    per_az = {"kind": "managed", "name": "ng", "subnetIds": subnets, "perAz": True}
+    with pytest.raises(InvalidInputError, match=r"node group ng-us-west-2a is also made by nodegroups\[0\]"):
+        validate(clients, request(account, nodegroups=[per_az, one]))
+    other = {**one, "clusterName": "another"}
+    with pytest.raises(InvalidInputError, match=r"nodegroups\[0\]\.clusterName: 'another'"):
+        validate(clients, request(account, nodegroups=[other]))
 
 
 def test_subnets_in_one_zone_are_refused(account: dict[str, Any]) -> None:

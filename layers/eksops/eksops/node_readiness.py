@@ -146,7 +146,7 @@ def check_nodes(
 ) -> NodesProgress:
     """One poll: every expected instance has a Ready Node ends the loop; otherwise the next
     poll, or, with the time up, NodesNotJoined with each instance's likely cause."""
-    ready, waiting = [], list(expected.short)
+    ready, waiting = [], []
     for instance_id, group in sorted(expected.instances.items()):
         node = nodes.get(instance_id)
         if node is not None and node.ready:
@@ -161,14 +161,15 @@ def check_nodes(
         else:
             waiting.append(f"{group}: {instance_id}")
     poll = poll or Poll()
-    if not waiting:
+    if not waiting and not expected.short:
         return NodesProgress(ready, [], poll)
     if poll.waited >= request.timeout_seconds:
         causes = diagnose(diagnosis, expected, nodes)
         raise NodesNotJoinedError(
-            f"after {poll.waited} s, {len(waiting)} of {len(expected.instances)} expected "
-            f"nodes of {request.cluster_name} are not Ready: {'; '.join(causes)}"
+            f"after {poll.waited} s, {len(waiting)} of {len(expected.instances)} nodes of "
+            f"{request.cluster_name} are not Ready: {'; '.join(causes)}"
         )
+    waiting = expected.short + waiting
     what = f"nodes of {request.cluster_name}"
     return NodesProgress(ready, waiting, next_poll(poll, what, request.timeout_seconds))
 
@@ -209,7 +210,10 @@ def diagnose(diagnosis: Diagnosis, expected: Expected, nodes: dict[str, NodeStat
         except ApiException:
             aws_auth_data = None
     cluster_vpc = (d.cluster.get("resourcesVpcConfig") or {}).get("vpcId")
-    reservations = d.ec2.describe_instances(InstanceIds=missing)["Reservations"]
+    # a filter, not InstanceIds: EC2 fails the whole call when one ID no longer exists
+    reservations = d.ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": missing}])[
+        "Reservations"
+    ]
     instances = {i["InstanceId"]: i for r in reservations for i in r["Instances"]}
     for instance_id in missing:
         causes.append(
@@ -254,7 +258,7 @@ def _cause(
         )
     if not is_authorized(d.eks, aws_auth_data, d.cluster, role):
         mode = authentication_mode(d.cluster)
-        where = "an aws-auth mapRoles entry" if mode == "CONFIG_MAP" else "an EC2 access entry"
+        where = "aws-auth mapRoles entry" if mode == "CONFIG_MAP" else "EC2 access entry"
         return f"role not mapped: {role} has no {where} (removed after this workflow added it?)"
     return (
         "no Node registered although the role is mapped: check the user data bootstraps this "

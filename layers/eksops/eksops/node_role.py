@@ -8,7 +8,7 @@ from typing import Any
 
 from eksops.errors import InvalidInputError, NodegroupConflictError
 from eksops.models.join_nodegroup import JoinNodegroupInput
-from eksops.ownership import creation_tags
+from eksops.ownership import IAM_PATH, creation_tags
 from eksops.service_role import (
     RoleSpec,
     ServiceRole,
@@ -46,6 +46,13 @@ def role_spec(request: JoinNodegroupInput) -> RoleSpec:
         policies=NODE_POLICIES,
         description=f"Node role of {request.cluster_name}/{request.name} (eksops)",
     )
+
+
+def node_role_arn(request: JoinNodegroupInput, partition: str, account_id: str) -> str:
+    """The node role the request will use: the given one, or the one eksops ensures."""
+    if request.node_role_arn:
+        return request.node_role_arn
+    return f"arn:{partition}:iam::{account_id}:role{IAM_PATH}{role_spec(request).name}"
 
 
 def check_given_node_role(iam: Any, role_arn: str, account_id: str) -> None:

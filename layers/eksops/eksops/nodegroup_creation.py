@@ -38,15 +38,11 @@ def _summary(nodegroup: dict[str, Any], plan: PlannedNodegroup, creator: str) ->
     }
 
 
-def create_or_adopt(
-    eks: Any,
-    request: JoinNodegroupInput,
-    planned: list[PlannedNodegroup],
-    node_role_arn: str,
-    execution_id: str,
-) -> list[dict[str, Any]]:
-    """Each planned node group, created unless it exists and matches; any that differs (or is
-    being deleted) is a NodegroupConflict listing every difference, raised before any change."""
+def check_existing(
+    eks: Any, request: JoinNodegroupInput, planned: list[PlannedNodegroup], node_role_arn: str
+) -> dict[str, dict[str, Any] | None]:
+    """Each planned node group as it exists (None: not yet); any that differs from the request
+    (or is being deleted) is a NodegroupConflict listing every difference."""
     cluster = request.cluster_name
     existing = {plan.name: describe_nodegroup(eks, cluster, plan.name) for plan in planned}
     problems = []
@@ -63,6 +59,19 @@ def create_or_adopt(
             f"node groups of {cluster} exist and differ from the input ({'; '.join(problems)}); "
             "nothing was changed: change the input to match, or delete them"
         )
+    return existing
+
+
+def create_or_adopt(
+    eks: Any,
+    request: JoinNodegroupInput,
+    planned: list[PlannedNodegroup],
+    node_role_arn: str,
+    execution_id: str,
+) -> list[dict[str, Any]]:
+    """Each planned node group, created unless it exists and matches (checked again here: one
+    may have been made since ValidateInput)."""
+    existing = check_existing(eks, request, planned, node_role_arn)
     creator = request.creator(execution_id)
     results = []
     for plan in planned:

@@ -22,8 +22,7 @@ HINTS = {
     "recorded: update the node group with the version you want",
     "Ec2LaunchTemplateInvalidConfiguration": "the launch template sets something EKS manages "
     "(IAM instance profile, subnets, ...): remove it",
-    "Ec2SecurityGroupNotFound": "the cluster security group was deleted: re-create the node "
-    "group",
+    "Ec2SecurityGroupNotFound": "the cluster security group was deleted: re-create the node group",
     "Ec2SubnetInvalidConfiguration": "a public subnet does not assign public IPv4 addresses: "
     "enable MapPublicIpOnLaunch or use private subnets",
     "Ec2SubnetMissingIpv6Assignment": "an IPv6 cluster's subnet does not assign IPv6 addresses",

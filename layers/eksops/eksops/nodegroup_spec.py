@@ -136,5 +136,7 @@ def differences(
     if "launchTemplate" in wanted:
         template = existing.get("launchTemplate") or {}
         for key, value in wanted["launchTemplate"].items():
+            if key == "version" and value.startswith("$"):
+                continue  # EKS records $Latest/$Default as the number they stood for
             differ(f"launchTemplate.{key}", template.get(key), value)
     return problems

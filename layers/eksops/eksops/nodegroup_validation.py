@@ -1,5 +1,6 @@
 """The checks of a JoinNodegroup input that need AWS, made with reads only, before any change:
-bad input fails the first state with eksops.InvalidInput naming the field. CreateCluster runs
+bad input fails the first state with eksops.InvalidInput naming the field, an existing node
+group that differs with eksops.NodegroupConflict. CreateCluster runs
 the part that needs no cluster (``check_spec``) on its nodegroups before it creates anything."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from eksops.eks_cluster import describe_cluster
 from eksops.errors import ClusterNotReadyError, InvalidInputError
 from eksops.models.join_nodegroup import JoinNodegroupInput, NodegroupSpec
-from eksops.node_role import check_given_node_role
+from eksops.node_role import check_given_node_role, node_role_arn
+from eksops.nodegroup_creation import check_existing
 from eksops.nodegroup_spec import PlannedNodegroup, plan_nodegroups
 
 Clients = Callable[[str], Any]
@@ -94,7 +96,10 @@ def validate(clients: Clients, request: JoinNodegroupInput) -> ValidJoin:
             "ACTIVE"
         )
     vpc_id = cluster["resourcesVpcConfig"]["vpcId"]
-    account_id = cluster["arn"].split(":")[4]
+    partition, account_id = cluster["arn"].split(":")[1], cluster["arn"].split(":")[4]
     subnets = check_spec(clients, request, vpc_id, account_id)
     planned = plan_nodegroups(request, subnets) if request.kind == "managed" else []
+    # an existing node group that differs fails here, before the node role or its
+    # authorization is touched
+    check_existing(clients("eks"), request, planned, node_role_arn(request, partition, account_id))
     return ValidJoin(cluster, planned)

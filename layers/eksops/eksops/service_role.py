@@ -123,7 +123,10 @@ def ensure_role(
         except iam.exceptions.EntityAlreadyExistsException:  # a concurrent run made it
             return ensure_role(iam, spec, cluster_name, tags, partition)
     policies = attached_policies(iam, spec.name)
-    if tag_map(role.get("Tags", [])).get(CLUSTER_TAG) == cluster_name:
+    owner = tag_map(role.get("Tags", [])).get(CLUSTER_TAG)
+    if owner not in (None, cluster_name):  # deleting that cluster would delete the role
+        return role, [f"role {role['Arn']} is eksops's for cluster {owner}"]
+    if owner == cluster_name:
         # eksops made it and an earlier attempt stopped before attaching: finish the job
         for name in spec.policies:
             arn = managed_policy_arn(partition, name)

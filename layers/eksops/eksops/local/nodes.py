@@ -164,13 +164,28 @@ def _instance_profile_role(account_id: str, partition: str, profile: Mapping[str
 
 def _profile_of(ec2: Any, instance: Any, tags: Mapping[str, str]) -> Mapping[str, Any] | None:
     """The instance profile an instance runs with: its association (RunInstances,
-    AssociateIamInstanceProfile), else its launch template's, else its launch configuration's
-    (moto launches Auto Scaling instances without applying either)."""
+    AssociateIamInstanceProfile), else its launch template's, else its launch configuration's.
+    moto launches Auto Scaling instances without applying either; the profile found is then
+    associated, so DescribeInstances shows it as EC2 does from launch."""
     association = ec2.iam_instance_profile_associations.get(instance.id)
     if association is not None:
         return {"Arn": association.iam_instance_profile.arn}
     if instance.iam_instance_profile:
         return instance.iam_instance_profile
+    profile = _launch_profile(ec2, instance, tags)
+    if profile is not None:
+        try:
+            ec2.associate_iam_instance_profile(
+                instance.id,
+                iam_instance_profile_name=profile.get("Name"),
+                iam_instance_profile_arn=profile.get("Arn"),
+            )
+        except Exception as exc:  # a profile that does not exist: EC2 would not have launched
+            LOG.debug("instance profile %s of %s not associated: %s", profile, instance.id, exc)
+    return profile
+
+
+def _launch_profile(ec2: Any, instance: Any, tags: Mapping[str, str]) -> Mapping[str, Any] | None:
     template_id = tags.get(LAUNCH_TEMPLATE_TAG)
     if template_id:
         try:

@@ -12,12 +12,14 @@ from eksops.local.handlers import PROJECT_ROOT
 from eksops.models.base import EventModel
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
+from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
 
 SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
 SCHEMAS: dict[str, type[EventModel]] = {
     "create-cluster-input": CreateClusterInput,
     "delete-cluster-input": DeleteClusterInput,
+    "join-nodegroup-input": JoinNodegroupInput,
     "kubeconfig-event": KubeconfigEvent,
 }
 

@@ -217,6 +217,8 @@ class NodegroupSpec(EventModel):
             raise ValueError(f"{fields}: not for kind {self.kind}")
         if self.subnet_ids and len(set(self.subnet_ids)) != len(self.subnet_ids):
             raise ValueError("subnetIds lists a subnet twice")
+        if self.autoscaler and len(self.tags) > 46:
+            raise ValueError("tags: at most 46 with autoscaler (EKS allows 50; eksops adds 4)")
         if len({t.key + str(t.effect) for t in self.taints}) != len(self.taints):
             raise ValueError("taints lists the same key and effect twice")
         return self
