@@ -21,16 +21,7 @@ RUN_TIMEOUT = 300
 
 
 def eksops_run(local_up: LocalUp, workflow: str, request: dict[str, Any], *extra: str):
-    """`eksops run WORKFLOW --input FILE` with ``request`` written to FILE."""
-    path = local_up.work / f"{workflow}-{len(list(local_up.work.glob('*.input.json')))}.input.json"
-    path.write_text(json.dumps(request, indent=2))
-    return subprocess.run(
-        [str(BIN / "eksops"), "run", workflow, "--input", str(path), *extra],
-        env=local_up.env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+    return local_up.run_workflow(workflow, request, *extra, timeout=RUN_TIMEOUT)
 
 
 def aws_error(local_up: LocalUp, *args: str) -> str:

@@ -50,6 +50,10 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     assert credential["status"]["token"].startswith("k8s-aws-v1.")
     # kubectl through an EKS token, as the admin the workflow granted
     assert "kubectl auth can-i '*' '*': yes" in demo.stdout
+    # the node groups CreateCluster joined, one per AZ, their nodes Ready
+    for zone in ("us-west-2a", "us-west-2b", "us-west-2c"):
+        node = next(line for line in lines if line.endswith(f"{zone}   general-{zone}"))
+        assert " Ready " in node, node
     assert "-> eksops.InvalidInput: cluster name 'not a name'" in demo.stdout
 
     assert "SUCCEEDED after" in delete

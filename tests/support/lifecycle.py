@@ -42,6 +42,11 @@ class Execution:
     cause: str | None
     history: list[dict[str, Any]] = field(repr=False)
 
+    def error_message(self) -> str:
+        """The Lambda error message in the execution's cause."""
+        assert self.cause, self
+        return json.loads(self.cause)["errorMessage"]
+
     def states_entered(self) -> list[str]:
         return [
             event["stateEnteredEventDetails"]["name"]
@@ -103,6 +108,17 @@ class Execution:
             if event["type"] == "TaskSucceeded" and entered == state:
                 return True
         return False
+
+
+def vpc_subnets(ec2: Any, second_octet: int, zones: str, region: str) -> list[str]:
+    """A new VPC 10.<second_octet>.0.0/16 with a subnet in each of ``zones`` of ``region``."""
+    vpc = ec2.create_vpc(CidrBlock=f"10.{second_octet}.0.0/16")["Vpc"]["VpcId"]
+    return [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.{second_octet}.{i}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
 
 
 def eventually(check: Callable[[], T], what: str, seconds: float = 60) -> T:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ class LocalUp:
         assert result.returncode == 0, f"aws {' '.join(args)}: {result.stderr}"
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
-    def subnets(self, second_octet: int) -> list[str]:
-        """A new VPC 10.<second_octet>.0.0/16 with a subnet in each of two AZs (the region
-        the fixture starts the account in), as EKS requires."""
+    def subnets(self, second_octet: int, zones: str = "ab") -> list[str]:
+        """A new VPC 10.<second_octet>.0.0/16 with a subnet in each of ``zones`` (AZs of the
+        region the fixture starts the account in; EKS requires two or more)."""
         cidr = f"10.{second_octet}.0.0/16"
         vpc = self.aws("ec2", "create-vpc", "--cidr-block", cidr)["Vpc"]["VpcId"]
         return [
@@ -49,7 +50,7 @@ class LocalUp:
                 "--availability-zone",
                 f"eu-west-1{zone}",
             )["Subnet"]["SubnetId"]
-            for i, zone in enumerate("ab")
+            for i, zone in enumerate(zones)
         ]
 
     def eksops(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,6 +60,22 @@ class LocalUp:
             capture_output=True,
             text=True,
             timeout=DEADLINE_SECONDS,
+        )
+
+    def run_workflow(
+        self, workflow: str, request: dict, *extra: str, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """`eksops run WORKFLOW --input FILE` with ``request`` written to FILE (the first
+        execution starts a warm worker per function; waits run in real time)."""
+        # a unique name: tests start workflows from several threads at once
+        path = self.work / f"{workflow}-{uuid.uuid4().hex[:12]}.input.json"
+        path.write_text(json.dumps(request, indent=2))
+        return subprocess.run(
+            [str(BIN / "eksops"), "run", workflow, "--input", str(path), *extra],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def until(self, check, what: str):

@@ -90,7 +90,6 @@ def test_a_valid_input_passes(account: dict[str, Any]) -> None:
             },
             "0].nodeRoleArn: arn:aws:iam::123456789012:role/admins does not trust",
         ),
-
         ({"irsa": [{"serviceAccount": "sa"}]}, "irsa: SetupIrsaStateMachine is not available"),
         (
             {
@@ -118,7 +117,9 @@ def test_nodegroups_are_checked_before_the_cluster_exists(account: dict[str, Any
     one = {"kind": "managed", "name": "ng-us-west-2a", "subnetIds": subnets[:1]}
     validate(clients, request(account, nodegroups=[one]))
     per_az = {"kind": "managed", "name": "ng", "subnetIds": subnets, "perAz": True}
-    with pytest.raises(InvalidInputError, match=r"node group ng-us-west-2a is also made by nodegroups\[0\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"node group ng-us-west-2a is also made by nodegroups\[0\]"
+    ):
         validate(clients, request(account, nodegroups=[per_az, one]))
     other = {**one, "clusterName": "another"}
     with pytest.raises(InvalidInputError, match=r"nodegroups\[0\]\.clusterName: 'another'"):

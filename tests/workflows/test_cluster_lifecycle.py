@@ -40,6 +40,7 @@ from tests.support.lifecycle import (
     describe_cluster,
     eventually,
     providers_of_issuer,
+    vpc_subnets,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,15 +84,7 @@ def network(account: OfflineAccount) -> Network:
     ec2 = account.client("ec2")
 
     def subnets(second_octet: int, zones: str) -> list[str]:
-        vpc = ec2.create_vpc(CidrBlock=f"10.{second_octet}.0.0/16")["Vpc"]["VpcId"]
-        return [
-            ec2.create_subnet(
-                VpcId=vpc,
-                CidrBlock=f"10.{second_octet}.{i}.0/24",
-                AvailabilityZone=f"{REGION}{zone}",
-            )["Subnet"]["SubnetId"]
-            for i, zone in enumerate(zones)
-        ]
+        return vpc_subnets(ec2, second_octet, zones, REGION)
 
     elsewhere = subnets(3, "ab")
     vpc = ec2.describe_subnets(SubnetIds=elsewhere[:1])["Subnets"][0]["VpcId"]
@@ -128,12 +121,6 @@ def cluster_input(name: str, network: Network, admin: str, **fields: Any) -> dic
 
 def mutations(calls: list[ApiCall]) -> list[str]:
     return [call.action for call in calls if call.mutating]
-
-
-def error_message(execution: Execution) -> str:
-    """The Lambda error message in an execution's cause."""
-    assert execution.cause, execution
-    return json.loads(execution.cause)["errorMessage"]
 
 
 def assert_converged(
@@ -498,7 +485,7 @@ def test_invalid_input_fails_validation_and_changes_nothing(account, network, ad
 
     assert execution.status == "FAILED", execution
     assert execution.error == "eksops.InvalidInput"
-    assert field in error_message(execution)
+    assert field in execution.error_message()
     assert execution.states_entered() == ["ValidateInput"]
     assert mutations(calls) == ["states:StartExecution"]  # only the test's own
 
@@ -605,7 +592,7 @@ def test_cluster_that_differs_is_a_conflict_and_nothing_changes(account, network
 
     assert execution.status == "FAILED", execution
     assert execution.error == "eksops.ClusterConflict"
-    message = error_message(execution)
+    message = execution.error_message()
     assert "kubernetesVersion: the cluster has '1.30', the input asks for '1.31'" in message
     assert f"vpc.subnetIds: the cluster has {sorted(network.elsewhere)!r}" in message
     assert "nothing was changed" in message

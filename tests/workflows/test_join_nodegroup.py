@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from eksops.local import eks
 from eksops.local.account import ACCOUNT_ID, ApiCall, OfflineAccount
 from eksops.local.lambda_runtime import INJECTED_FAULT
 from eksops.node_role import NODE_POLICIES
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import fleet
-from tests.support.lifecycle import Execution, create, eventually, finish, run, start
+from tests.support.lifecycle import Execution, create, eventually, finish, run, start, vpc_subnets
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -63,16 +64,7 @@ class Network:
 def network(account: OfflineAccount) -> Network:
     ec2 = account.client("ec2")
 
-    def subnets(second_octet: int, zones: str) -> list[str]:
-        vpc = ec2.create_vpc(CidrBlock=f"10.{second_octet}.0.0/16")["Vpc"]["VpcId"]
-        return [
-            ec2.create_subnet(
-                VpcId=vpc, CidrBlock=f"10.{second_octet}.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
-            )["Subnet"]["SubnetId"]
-            for i, z in enumerate(zones)
-        ]
-
-    return Network(subnets(1, "abc"), subnets(2, "ab"))
+    return Network(vpc_subnets(ec2, 1, "abc", REGION), vpc_subnets(ec2, 2, "ab", REGION))
 
 
 def make_cluster(account: OfflineAccount, network: Network, name: str, mode: str) -> str:
@@ -99,11 +91,6 @@ def configmap_cluster(account: OfflineAccount, network: Network) -> str:
 
 def join(account: OfflineAccount, request: dict[str, Any]) -> Execution:
     return run(account, MACHINE, f"join-{next(_names):03d}", request)
-
-
-def error_message(execution: Execution) -> str:
-    assert execution.cause, execution
-    return json.loads(execution.cause)["errorMessage"]
 
 
 def store(account: OfflineAccount, cluster: str) -> Any:
@@ -216,11 +203,36 @@ def test_a_node_group_that_differs_is_a_conflict_and_nothing_changes(
         conflict = join(account, changed)
     assert conflict.status == "FAILED", conflict
     assert conflict.error == "eksops.NodegroupConflict"
-    message = error_message(conflict)
+    message = conflict.error_message()
     assert "fixed scalingConfig.minSize" in message
     assert "fixed scalingConfig.maxSize" in message
     assert "fixed labels" in message
     assert mutations(calls) == []
+
+
+def test_a_node_group_that_fails_to_create_fails_fast_with_its_codes_and_hints(
+    account, network, api_cluster
+) -> None:
+    """EKS's node join check fails the node group's instances (as when their bootstrap cannot
+    reach the cluster): CREATE_FAILED with NodeCreationFailure, seen at the first poll."""
+    reconciler = account._nodes
+
+    def doomed_never_join(nodes: eks.Nodes) -> list[str]:
+        if nodes.nodegroup_name == "doomed":
+            return list(nodes.instance_ids)
+        return reconciler.join_check(nodes)
+
+    eks.set_node_join_check(doomed_never_join)
+    try:
+        failed = join(account, managed(api_cluster, "doomed", network.subnets[:1]))
+    finally:
+        eks.set_node_join_check(reconciler.join_check)
+    assert failed.status == "FAILED", failed
+    assert failed.error == "eksops.NodegroupFailed"
+    message = failed.error_message()
+    assert "doomed is CREATE_FAILED: NodeCreationFailure (i-" in message
+    assert "Hint: instances started but did not register" in message
+    assert "CheckNodesReady" not in failed.states_entered()  # no timeout waited out
 
 
 # -- self-managed in CONFIG_MAP mode -----------------------------------------------------------
@@ -308,13 +320,39 @@ def test_nodes_that_never_join_are_named_with_their_likely_cause(
     failed = join(account, request)
     assert failed.status == "FAILED", failed
     assert failed.error == "eksops.NodesNotJoined"
-    message = error_message(failed)
+    message = failed.error_message()
     (instance,) = account.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[group]
     )["AutoScalingGroups"][0]["Instances"]
     assert instance["InstanceId"] in message
     assert "stray-nodes" in message
     assert "the role authorized for nodes is" in message
+
+
+def test_a_cluster_that_refuses_eksops_is_a_named_error(account, network) -> None:
+    """A cluster eksops did not create, and whose aws-auth does not map eksops's role."""
+    iam, eks = account.client("iam"), account.client("eks")
+    role = iam.create_role(
+        RoleName="foreign-cluster", AssumeRolePolicyDocument=json.dumps(fleet.EC2_TRUST)
+    )["Role"]["Arn"]
+    eks.create_cluster(
+        name="foreign",
+        version="1.31",
+        roleArn=role,
+        resourcesVpcConfig={"subnetIds": network.subnets},
+        accessConfig={"authenticationMode": "CONFIG_MAP"},
+    )
+    eventually(
+        lambda: eks.describe_cluster(name="foreign")["cluster"]["status"] == "ACTIVE", "ACTIVE"
+    )
+    nodes = fleet.node_role(iam, "foreign-nodes")
+    request = {"clusterName": "foreign", "kind": "self-managed", "nodeRoleArn": nodes}
+    refused = join(account, request)
+    assert refused.status == "FAILED", refused
+    assert refused.error == "eksops.ClusterAccessDenied"
+    message = refused.error_message()
+    assert "refused arn:aws:sts::123456789012:assumed-role/" in message
+    assert "AmazonEKSClusterAdminPolicy" in message
 
 
 # -- 20 concurrent aws-auth merges ---------------------------------------------------------------
@@ -445,7 +483,7 @@ def invalid_inputs(cluster: str, network: Network) -> st.SearchStrategy:
             lambda n: ("scaling", {**base, "scaling": {"minSize": n, "maxSize": n - 1}})
         ),
         st.just(("name", {**base, "perAz": True, "name": "n" * 60})),
-        st.just(("perAz", {**base, "kind": "self-managed", "nodeRoleArn": role + "x"})),
+        st.just(("subnetIds", {**base, "kind": "self-managed", "nodeRoleArn": role + "x"})),
         st.just(("launchTemplate", {**base, "launchTemplate": {"name": "no-such-template"}})),
         st.just(
             (
@@ -453,7 +491,7 @@ def invalid_inputs(cluster: str, network: Network) -> st.SearchStrategy:
                 {
                     "clusterName": cluster,
                     "kind": "self-managed",
-                    "nodeRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/fleet-nodes",
+                    "nodeRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/probe-nodes",
                     "autoScalingGroupName": "no-such-group",
                 },
             )
@@ -478,14 +516,14 @@ def invalid_inputs(cluster: str, network: Network) -> st.SearchStrategy:
 def test_invalid_input_fails_validation_and_changes_nothing(
     account, network, api_cluster, data
 ) -> None:
-    if "fleet-nodes" not in {r["RoleName"] for r in account.client("iam").list_roles()["Roles"]}:
-        fleet.node_role(account.client("iam"), "fleet-nodes")
+    if "probe-nodes" not in {r["RoleName"] for r in account.client("iam").list_roles()["Roles"]}:
+        fleet.node_role(account.client("iam"), "probe-nodes", path="/")
     field, request = data.draw(invalid_inputs(api_cluster, network), label="invalid input")
     with account.recording() as calls:
         execution = join(account, request)
     assert execution.status == "FAILED", execution
     assert execution.error == "eksops.InvalidInput", execution
-    assert field in error_message(execution)
+    assert field in execution.error_message()
     assert execution.states_entered() == ["ValidateInput", "JoinFailed"]
     assert mutations(calls) == []
 

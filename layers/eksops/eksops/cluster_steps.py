@@ -107,12 +107,13 @@ def grant_admin_access(
 ) -> dict[str, Any]:
     target = _target(step, opener)
     request = step.request
-    admins = admin_access.grant_admins(
-        target.client("eks"),
-        lambda: target.core_v1(request.cluster_name, environ),
-        request,
-        step.execution_id,
-    )
+    with target.kubernetes_access(request.cluster_name):
+        admins = admin_access.grant_admins(
+            target.client("eks"),
+            lambda: target.core_v1(request.cluster_name, environ),
+            request,
+            step.execution_id,
+        )
     return {"admins": admins}
 
 

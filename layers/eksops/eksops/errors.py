@@ -93,3 +93,10 @@ class NodesNotJoinedError(EksopsError):
     not join and the likely cause."""
 
     error_name = "eksops.NodesNotJoined"
+
+
+class ClusterAccessDeniedError(EksopsError):
+    """The cluster's Kubernetes API refused eksops's identity (401/403): it is not mapped, or may
+    not do what the step needs. The message names the identity and how to grant access."""
+
+    error_name = "eksops.ClusterAccessDenied"

@@ -61,14 +61,15 @@ def authorize_nodes(
     target = _target(step, opener)
     request = step.request
     tags = creation_tags(request.cluster_name, request.creator(step.execution_id), request.tags)
-    return authorize(
-        target.client("eks"),
-        lambda: target.core_v1(request.cluster_name, environ),
-        _cluster(target, request.cluster_name),
-        _role_arn(step),
-        request.windows,
-        tags,
-    )
+    with target.kubernetes_access(request.cluster_name):
+        return authorize(
+            target.client("eks"),
+            lambda: target.core_v1(request.cluster_name, environ),
+            _cluster(target, request.cluster_name),
+            _role_arn(step),
+            request.windows,
+            tags,
+        )
 
 
 def create_nodegroups(step: JoinNodegroupStep, opener: Opener = open_target) -> dict[str, Any]:
@@ -103,5 +104,7 @@ def check_nodes(
         cluster=_cluster(target, request.cluster_name),
         node_role_arn=_role_arn(step),
     )
-    nodes = node_readiness.node_states(core_v1)
-    return node_readiness.check_nodes(expected, nodes, request, step.poll, diagnosis).result()
+    with target.kubernetes_access(request.cluster_name):
+        nodes = node_readiness.node_states(core_v1)
+        progress = node_readiness.check_nodes(expected, nodes, request, step.poll, diagnosis)
+    return progress.result()

@@ -4,12 +4,14 @@ through ``targetRoleArn`` (hub and spoke). Every step opens its clients here."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eksops.aws_config import StsTarget, resolve_credentials
 from eksops.aws_session import boto3_session
+from eksops.errors import ClusterAccessDeniedError
 from eksops.sigv4 import Credentials
 
 if TYPE_CHECKING:
@@ -49,6 +51,24 @@ class TargetAccount:
 
             self._clients[service] = self._boto3().client(service, config=Config(retries=_RETRIES))
         return self._clients[service]
+
+    @contextmanager
+    def kubernetes_access(self, cluster_name: str) -> Iterator[None]:
+        """Kubernetes' 401/403 for this identity as ClusterAccessDenied, saying how to grant it."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            yield
+        except ApiException as exc:
+            if exc.status not in (401, 403):
+                raise
+            caller = self.client("sts").get_caller_identity()["Arn"]
+            raise ClusterAccessDeniedError(
+                f"the Kubernetes API of {cluster_name} refused {caller} ({exc.status} "
+                f"{exc.reason}); eksops's steps need cluster-admin there: clusters eksops created "
+                "have it (their creator), for others give that role an access entry with "
+                "AmazonEKSClusterAdminPolicy, or a system:masters aws-auth mapping"
+            ) from None
 
     def core_v1(self, cluster_name: str, environ: Mapping[str, str] = os.environ) -> Any:
         """The cluster's Kubernetes core/v1 API, as this identity (tokens minted as needed)."""

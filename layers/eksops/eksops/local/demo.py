@@ -68,14 +68,14 @@ def _kubectl(kubeconfig: Path, *args: str) -> str:
 
 
 def _subnets(account: Any) -> list[str]:
-    """A VPC with a subnet in each of two AZs, as EKS requires."""
+    """A VPC with a subnet in each of three AZs (EKS requires two; a node group per AZ)."""
     ec2 = account.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     return [
         ec2.create_subnet(
             VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}"
         )["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")
+        for i, zone in enumerate("abc")
     ]
 
 
@@ -135,12 +135,22 @@ def run(out: TextIO) -> int:
 
         admin_arn, credentials = _admin_credentials(account)
         os.environ.update(credentials)  # from here on the demo is the IAM user demo-admin
+        subnets = _subnets(account)
         request = {
             "clusterName": CLUSTER,
             "kubernetesVersion": "1.31",
-            "vpc": {"subnetIds": _subnets(account)},
+            "vpc": {"subnetIds": subnets},
             "admins": [{"principalArn": admin_arn}],
             "addons": [{"name": "vpc-cni"}],
+            "nodegroups": [
+                {
+                    "kind": "managed",
+                    "name": "general",
+                    "subnetIds": subnets,
+                    "perAz": True,
+                    "scaling": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
+                }
+            ],
             "tags": {"team": "platform"},
         }
         create_input = home / "create-cluster.json"
@@ -210,6 +220,10 @@ def run(out: TextIO) -> int:
         say("   GrantAdminAccess step) and authorizes by its AmazonEKSClusterAdminPolicy:")
         say(_kubectl(kubeconfig, "get", "namespaces"))
         say("   kubectl auth can-i '*' '*': " + _kubectl(kubeconfig, "auth", "can-i", "*", "*"))
+        say("\n   kubectl get nodes: the node groups JoinNodegroupStateMachine made (one per AZ,")
+        say("   run by CreateCluster as nested executions), their nodes Ready:")
+        columns = "topology.kubernetes.io/zone,eks.amazonaws.com/nodegroup"
+        say(_kubectl(kubeconfig, "get", "nodes", "-L", columns))
 
         lambda_client = account.client("lambda")
         function = account.resource("KubeconfigFunction")
@@ -236,8 +250,8 @@ def run(out: TextIO) -> int:
         delete_input.write_text(json.dumps({"clusterName": CLUSTER, "region": REGION}) + "\n")
         say(
             f"\n6. `eksops run DeleteClusterStateMachine --input {delete_input.name}` with "
-            f"{delete_input.read_text().strip()}:\n   add-ons and access entries, the cluster, "
-            "then the OIDC provider and cluster role eksops made\n"
+            f"{delete_input.read_text().strip()}:\n   node groups, add-ons and access entries, the "
+            "cluster, then the OIDC provider\n   and the cluster and node roles eksops made\n"
         )
         if _eksops_run("DeleteClusterStateMachine", delete_input, "demo-delete", out) != 0:
             say("\nDeleteClusterStateMachine failed: see its error above.")
@@ -245,6 +259,5 @@ def run(out: TextIO) -> int:
         remaining = account.client("eks").list_clusters()["clusters"]
         say(f"\n   clusters left in the account: {remaining}")
     say(f"\nDone in {time.monotonic() - started:.0f} s. `eksops local up` serves the same account")
-    say("to the AWS CLI, kubectl and `eksops run`; node groups (JoinNodegroup), IRSA (SetupIrsa)")
-    say("and remediation come next.")
+    say("to the AWS CLI, kubectl and `eksops run`; IRSA (SetupIrsa) and remediation come next.")
     return 0
