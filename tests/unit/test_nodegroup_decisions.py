@@ -17,7 +17,7 @@ import yaml
 from eksops.errors import InvalidInputError, NodegroupConflictError, NodesNotJoinedError
 from eksops.models.base import parse_event
 from eksops.models.join_nodegroup import STARTED_BY_KEY, JoinNodegroupInput
-from eksops.node_authorization import authentication_mode, authorize_nodes
+from eksops.node_authorization import authentication_mode, authorize_nodes, caller_principal
 from eksops.node_readiness import Diagnosis, Expected, NodeState, check_nodes, instance_id_of
 from eksops.node_role import NODE_POLICIES, check_given_node_role, ensure_node_role, role_name
 from eksops.nodegroup_hints import DEFAULT_HINT, HINTS, described_issues
@@ -691,3 +691,16 @@ def test_the_count_of_nodes_not_ready_never_exceeds_the_expected() -> None:
     counted = re.search(r"(\d+) of (\d+) nodes", str(caught.value))
     assert counted is not None
     assert int(counted[1]) <= int(counted[2])
+
+
+def test_the_caller_is_its_role_with_the_path_or_the_user() -> None:
+    iam = SimpleNamespace(
+        get_role=lambda RoleName: {"Role": {"Arn": f"arn:aws:iam::1:role/team/{RoleName}"}}
+    )
+
+    def sts(arn: str) -> Any:
+        return SimpleNamespace(get_caller_identity=lambda: {"Arn": arn})
+
+    assumed = sts("arn:aws:sts::1:assumed-role/ops/i-0123")
+    assert caller_principal(assumed, iam) == "arn:aws:iam::1:role/team/ops"
+    assert caller_principal(sts("arn:aws:iam::1:user/alice"), iam) == "arn:aws:iam::1:user/alice"

@@ -329,24 +329,43 @@ def test_nodes_that_never_join_are_named_with_their_likely_cause(
     assert "the role authorized for nodes is" in message
 
 
-def test_a_cluster_that_refuses_eksops_is_a_named_error(account, network) -> None:
-    """A cluster eksops did not create, and whose aws-auth does not map eksops's role."""
-    iam, eks = account.client("iam"), account.client("eks")
+def foreign_cluster(account: OfflineAccount, network: Network, name: str, mode: str) -> None:
+    """A cluster eksops did not create: its creator is the test's identity, not eksops's."""
+    iam, eks_client = account.client("iam"), account.client("eks")
     role = iam.create_role(
-        RoleName="foreign-cluster", AssumeRolePolicyDocument=json.dumps(fleet.EC2_TRUST)
+        RoleName=f"{name}-cluster", AssumeRolePolicyDocument=json.dumps(fleet.EC2_TRUST)
     )["Role"]["Arn"]
-    eks.create_cluster(
-        name="foreign",
+    eks_client.create_cluster(
+        name=name,
         version="1.31",
         roleArn=role,
         resourcesVpcConfig={"subnetIds": network.subnets},
-        accessConfig={"authenticationMode": "CONFIG_MAP"},
+        accessConfig={"authenticationMode": mode},
     )
     eventually(
-        lambda: eks.describe_cluster(name="foreign")["cluster"]["status"] == "ACTIVE", "ACTIVE"
+        lambda: eks_client.describe_cluster(name=name)["cluster"]["status"] == "ACTIVE", "ACTIVE"
     )
-    nodes = fleet.node_role(iam, "foreign-nodes")
-    request = {"clusterName": "foreign", "kind": "self-managed", "nodeRoleArn": nodes}
+
+
+def test_in_api_mode_eksops_takes_read_access_to_wait_for_nodes(account, network) -> None:
+    foreign_cluster(account, network, "foreign-api", "API_AND_CONFIG_MAP")
+    joined = join(account, managed("foreign-api", "workers", network.subnets[:1]))
+    assert joined.status == "SUCCEEDED", joined
+    reader = joined.output["authorization"]["nodeReader"]
+    assert reader["created"] is True
+    assert reader["policy"] == "AmazonEKSAdminViewPolicy"
+    policies = account.client("eks").list_associated_access_policies(
+        clusterName="foreign-api", principalArn=reader["principalArn"]
+    )["associatedAccessPolicies"]
+    assert [p["policyArn"].rsplit("/", 1)[1] for p in policies] == ["AmazonEKSAdminViewPolicy"]
+    (node,) = joined.output["nodes"]
+    assert node["instanceId"] in ready_nodes(account, "foreign-api")
+
+
+def test_a_configmap_cluster_that_refuses_eksops_is_a_named_error(account, network) -> None:
+    foreign_cluster(account, network, "foreign-cm", "CONFIG_MAP")
+    nodes = fleet.node_role(account.client("iam"), "foreign-nodes")
+    request = {"clusterName": "foreign-cm", "kind": "self-managed", "nodeRoleArn": nodes}
     refused = join(account, request)
     assert refused.status == "FAILED", refused
     assert refused.error == "eksops.ClusterAccessDenied"

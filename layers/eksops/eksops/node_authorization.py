@@ -15,6 +15,7 @@ from eksops.ownership import CREATED_BY_TAG
 NODE_USERNAME = "system:node:{{EC2PrivateDNSName}}"
 NODE_GROUPS = ("system:bootstrappers", "system:nodes")
 WINDOWS_GROUP = "eks:kube-proxy-windows"  # kube-proxy on Windows nodes runs as the node
+ADMIN_VIEW_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
 
 
 def authentication_mode(cluster: dict[str, Any]) -> str:
@@ -76,6 +77,41 @@ def authorize_nodes(
         "accessEntryType": entry_type,
         "created": (entry.get("tags") or {}).get(CREATED_BY_TAG) == tags.get(CREATED_BY_TAG),
     }
+
+
+def caller_principal(sts: Any, iam: Any) -> str:
+    """The IAM principal (role or user ARN, path included) the caller acts as."""
+    arn = sts.get_caller_identity()["Arn"]
+    if ":assumed-role/" not in arn:
+        return arn
+    role_name = arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    return iam.get_role(RoleName=role_name)["Role"]["Arn"]
+
+
+def ensure_node_reader(
+    eks: Any, cluster: dict[str, Any], principal: str, tags: dict[str, str]
+) -> dict[str, Any] | None:
+    """In API modes, let eksops's own identity read the nodes it waits for: a cluster eksops
+    did not create gives it no access, and eksops may make access entries anyway, so it takes
+    the read-only AmazonEKSAdminViewPolicy rather than fail. An identity that already has an
+    access entry is left as it is. None in CONFIG_MAP mode (aws-auth needs Kubernetes access
+    to edit: that is for the cluster's admins to grant)."""
+    if authentication_mode(cluster) == "CONFIG_MAP":
+        return None
+    name = cluster["name"]
+    if access_entry(eks, name, principal) is not None:
+        return {"principalArn": principal, "created": False}
+    try:
+        eks.create_access_entry(clusterName=name, principalArn=principal, tags=tags)
+    except eks.exceptions.ResourceInUseException:  # made meanwhile (a concurrent join)
+        return {"principalArn": principal, "created": False}
+    eks.associate_access_policy(
+        clusterName=name,
+        principalArn=principal,
+        policyArn=ADMIN_VIEW_POLICY.format(partition=cluster["arn"].split(":")[1]),
+        accessScope={"type": "cluster"},
+    )
+    return {"principalArn": principal, "policy": "AmazonEKSAdminViewPolicy", "created": True}
 
 
 def is_authorized(

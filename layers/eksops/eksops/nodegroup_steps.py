@@ -13,6 +13,7 @@ from eksops.errors import ClusterNotFoundError, InvalidInputError
 from eksops.models.cluster_steps import JoinNodegroupStep
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.node_authorization import authorize_nodes as authorize
+from eksops.node_authorization import caller_principal, ensure_node_reader
 from eksops.node_role import ensure_node_role as ensure_role
 from eksops.ownership import creation_tags
 from eksops.target_account import TargetAccount, open_target
@@ -61,15 +62,21 @@ def authorize_nodes(
     target = _target(step, opener)
     request = step.request
     tags = creation_tags(request.cluster_name, request.creator(step.execution_id), request.tags)
+    cluster = _cluster(target, request.cluster_name)
+    eks = target.client("eks")
     with target.kubernetes_access(request.cluster_name):
-        return authorize(
-            target.client("eks"),
+        result = authorize(
+            eks,
             lambda: target.core_v1(request.cluster_name, environ),
-            _cluster(target, request.cluster_name),
+            cluster,
             _role_arn(step),
             request.windows,
             tags,
         )
+    if request.wait_for_nodes:
+        principal = caller_principal(target.client("sts"), target.client("iam"))
+        result["nodeReader"] = ensure_node_reader(eks, cluster, principal, tags)
+    return result
 
 
 def create_nodegroups(step: JoinNodegroupStep, opener: Opener = open_target) -> dict[str, Any]:

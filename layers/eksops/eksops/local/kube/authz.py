@@ -91,6 +91,9 @@ BUILTIN_CLUSTER_ROLES: dict[str, list[dict[str, Any]]] = {
     ],
     "edit": _edit(),
     "view": _view(),
+    # AmazonEKSAdminViewPolicy: list and view every resource, Secrets included (no user-facing
+    # role is similar; EKS documents it so)
+    "eks:admin-view": [_rule(["*"], ["*"], READ)],
     # what every authenticated user may do (system:basic-user, system:discovery,
     # system:public-info-viewer)
     "system:basic-user": [
@@ -122,6 +125,7 @@ ACCESS_POLICY_ROLES = {
     "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy": "admin",
     "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy": "edit",
     "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy": "view",
+    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy": "eks:admin-view",
 }
 
 
