@@ -56,7 +56,8 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
         env[name] = value
     assert env["AWS_ENDPOINT_URL"] == endpoint
     yield LocalUp(endpoint, env, work)
-    server.send_signal(signal.SIGINT)
+    # SIGTERM, not Ctrl-C's SIGINT: a test run started in the background inherits SIGINT ignored
+    server.send_signal(signal.SIGTERM)
     try:
         assert server.wait(timeout=20) == 0
     finally:
