@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from eksops.errors import InvalidInputError
-from eksops.models.base import parse_event
+from eksops.models.base import STARTED_BY_KEY, parse_event
 from eksops.models.create_cluster import CreateClusterInput
-from eksops.models.join_nodegroup import STARTED_BY_KEY, JoinNodegroupInput
+from eksops.models.join_nodegroup import JoinNodegroupInput
 
 SUBNET_A = "subnet-0a1b2c3d4e5f60718"
 SUBNET_B = "subnet-0f1e2d3c4b5a69788"

@@ -15,8 +15,8 @@ import boto3
 import pytest
 import yaml
 from eksops.errors import InvalidInputError, NodegroupConflictError, NodesNotJoinedError
-from eksops.models.base import parse_event
-from eksops.models.join_nodegroup import STARTED_BY_KEY, JoinNodegroupInput
+from eksops.models.base import STARTED_BY_KEY, parse_event
+from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.node_authorization import authentication_mode, authorize_nodes, caller_principal
 from eksops.node_readiness import Diagnosis, Expected, NodeState, check_nodes, instance_id_of
 from eksops.node_role import NODE_POLICIES, check_given_node_role, ensure_node_role, role_name

@@ -52,13 +52,14 @@ def managed_policy_arn(partition: str, name: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{name}"
 
 
-def _document(value: Any) -> dict[str, Any]:
+def policy_document(value: Any) -> dict[str, Any]:
     # IAM returns policy documents URL-encoded; boto3 decodes some of them into dicts
     return value if isinstance(value, dict) else json.loads(unquote(value))
 
 
 def trusts_service(role: dict[str, Any], service: str) -> bool:
-    for statement in _document(role["AssumeRolePolicyDocument"]).get("Statement", []):
+    statements = policy_document(role["AssumeRolePolicyDocument"]).get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:  # IAM allows one
         principals = (statement.get("Principal") or {}).get("Service", [])
         principals = [principals] if isinstance(principals, str) else principals
         actions = statement.get("Action", [])

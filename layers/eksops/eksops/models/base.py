@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from eksops.errors import InvalidInputError
@@ -24,6 +24,26 @@ class EventModel(BaseModel):
         strict=True,  # JSON in, JSON types: "yes" is no boolean, "3" no number
         use_attribute_docstrings=True,  # a field's docstring is its description in the schema
     )
+
+
+# How AWS documents associating a nested execution with its parent: the parent passes its
+# execution ID under this key.
+STARTED_BY_KEY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+
+
+class NestedWorkflowInput(EventModel):
+    """The input of a workflow that a parent (CreateCluster) also starts as a nested execution."""
+
+    started_by: Annotated[
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:")] | None,
+        Field(alias=STARTED_BY_KEY),
+    ] = None
+    """Set by a parent execution (CreateCluster): what this one creates is tagged as the
+    parent's, so the parent's rollback removes it."""
+
+    def creator(self, execution_id: str) -> str:
+        """The execution that the resources are tagged as created by: the parent, if any."""
+        return self.started_by or execution_id
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -6,6 +6,9 @@ CLUSTER_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 IAM_ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 SUBNET_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+# Kubernetes names: a namespace is a DNS-1123 label, a ServiceAccount a DNS-1123 subdomain
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+SERVICE_ACCOUNT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
 def check_tags(tags: dict[str, str]) -> dict[str, str]:

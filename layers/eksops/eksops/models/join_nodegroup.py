@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from eksops.models.base import EventModel
+from eksops.models.base import EventModel, NestedWorkflowInput
 from eksops.models.fields import (
     CLUSTER_NAME_PATTERN,
     IAM_ROLE_PATTERN,
@@ -23,7 +23,6 @@ from eksops.models.fields import (
 
 NODEGROUP_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,62}$"
 DEFAULT_TIMEOUT_SECONDS = 25 * 60  # eksctl's default wait for node groups
-STARTED_BY_KEY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 _INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
 _LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
@@ -113,7 +112,7 @@ class LaunchTemplate(EventModel):
         return self
 
 
-class NodegroupSpec(EventModel):
+class NodegroupSpec(NestedWorkflowInput):
     """A node group to join. Inside a CreateCluster input the cluster fields may be left out:
     they come from the cluster."""
 
@@ -182,13 +181,6 @@ class NodegroupSpec(EventModel):
     os_family: OsFamily = "linux"
     """self-managed: linux or windows (Windows nodes also need eks:kube-proxy-windows)."""
 
-    started_by: Annotated[
-        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:")] | None,
-        Field(alias=STARTED_BY_KEY),
-    ] = None
-    """Set by a parent execution (CreateCluster): what this one creates is tagged as the
-    parent's, so the parent's rollback removes it."""
-
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
@@ -228,10 +220,6 @@ class NodegroupSpec(EventModel):
         if self.kind == "self-managed":
             return self.os_family == "windows"
         return (self.ami_type or "").startswith("WINDOWS_")
-
-    def creator(self, execution_id: str) -> str:
-        """The execution that the resources are tagged as created by: the parent, if any."""
-        return self.started_by or execution_id
 
 
 class JoinNodegroupInput(NodegroupSpec):
