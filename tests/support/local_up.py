@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import pytest
 from eksops.local.clusters import service_trust
+
+from tests.support.lifecycle import eventually
 
 BIN = Path(sys.executable).parent
 DEADLINE_SECONDS = 60
@@ -79,9 +79,4 @@ class LocalUp:
         )
 
     def until(self, check, what: str):
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while time.monotonic() < deadline:
-            if found := check():
-                return found
-            time.sleep(0.3)
-        pytest.fail(f"{what} did not happen within {DEADLINE_SECONDS}s")
+        return eventually(check, what, DEADLINE_SECONDS)

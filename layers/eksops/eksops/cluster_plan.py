@@ -15,7 +15,6 @@ from eksops.eks_cluster import describe_cluster, oidc_issuer
 from eksops.errors import ClusterConflictError
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.oidc_provider import STS_AUDIENCE, find_provider
-from eksops.ownership import CLUSTER_TAG, tag_map
 
 Clients = Callable[[str], Any]
 
@@ -31,30 +30,22 @@ def _role_calls(
     if request.role_arn:
         return [], request.role_arn
     spec = cluster_role.role_spec(request)
-    name = spec.name
-    policies_wanted = [service_role.managed_policy_arn(partition, p) for p in spec.policies]
-    role = service_role.get_role(iam, name)
-    if role is None:
-        attach = [
-            _call("iam:AttachRolePolicy", f"{name} {arn}", "the cluster role's permissions")
-            for arn in policies_wanted
-        ]
-        return [_call("iam:CreateRole", name, "no roleArn given: the cluster role"), *attach], None
-    policies = service_role.attached_policies(iam, name)
-    if tag_map(role.get("Tags", [])).get(CLUSTER_TAG) == request.cluster_name:
-        missing = [arn for arn in policies_wanted if arn not in policies]
-        if missing:
-            return [
-                _call("iam:AttachRolePolicy", f"{name} {arn}", "the cluster role's permissions")
-                for arn in missing
-            ], role["Arn"]
-    problems = service_role.role_conflicts(role, policies, spec, partition)
-    if problems:
+    state = service_role.inspect_role(iam, spec, request.cluster_name, partition)
+    if state.problems:
         raise ClusterConflictError(
-            f"cannot use the existing role {name} as the cluster role: {'; '.join(problems)}; "
-            "fix it, or pass roleArn"
+            f"cannot use the existing role {spec.name} as the cluster role: "
+            f"{'; '.join(state.problems)}; fix it, or pass roleArn"
         )
-    return [], role["Arn"]
+    calls = (
+        []
+        if state.role
+        else [_call("iam:CreateRole", spec.name, "no roleArn given: the cluster role")]
+    )
+    calls += [
+        _call("iam:AttachRolePolicy", f"{spec.name} {arn}", "the cluster role's permissions")
+        for arn in state.missing
+    ]
+    return calls, state.role["Arn"] if state.role else None
 
 
 def _access_calls(eks: Any, request: CreateClusterInput, exists: bool) -> list[dict[str, str]]:

@@ -9,20 +9,17 @@ followed by ``:sub`` / ``:aud``; the Federated principal is the IAM OIDC provide
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from typing import Any
 
 from eksops.models.fields import NAMESPACE_PATTERN, SERVICE_ACCOUNT_PATTERN
 from eksops.oidc_provider import STS_AUDIENCE, provider_path
-from eksops.service_role import trust_policy
+from eksops.service_role import bounded_role_name, trust_policy
 
 WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
 POLICY_VERSION = "2012-10-17"
-ROLE_NAME_LIMIT = 64  # IAM's
 _SUFFIXES = {"irsa": "-irsa", "pod-identity": "-pod-identity"}
-_INVALID_ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 # system:serviceaccount:<namespace (DNS-1123 label)>:<name (DNS-1123 subdomain)>
 _SUBJECT = re.compile(
     "^system:serviceaccount:"
@@ -225,11 +222,4 @@ def role_name(cluster: str, namespace: str, service_account: str, mode: str = "i
     distinct inputs distinct."""
     if mode not in _SUFFIXES:
         raise ValueError(f"mode must be one of {', '.join(_SUFFIXES)}, not {mode!r}")
-    suffix = _SUFFIXES[mode]
-    head = f"{cluster}-{namespace}-{service_account}"
-    clean = _INVALID_ROLE_CHARS.sub("-", head)
-    if clean == head and len(head) + len(suffix) <= ROLE_NAME_LIMIT:
-        return head + suffix
-    digest = hashlib.sha256(f"{head}{suffix}".encode()).hexdigest()[:8]
-    room = ROLE_NAME_LIMIT - len(suffix) - len(digest) - 1
-    return f"{clean[:room].rstrip('-.')}-{digest}{suffix}"
+    return bounded_role_name(f"{cluster}-{namespace}-{service_account}", _SUFFIXES[mode])

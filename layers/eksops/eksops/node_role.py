@@ -3,7 +3,6 @@ ensures (trusting ec2.amazonaws.com, with the three policies every EKS node need
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from eksops.errors import InvalidInputError, NodegroupConflictError
@@ -12,6 +11,7 @@ from eksops.ownership import IAM_PATH, creation_tags
 from eksops.service_role import (
     RoleSpec,
     ServiceRole,
+    bounded_role_name,
     created_by,
     ensure_role,
     given_role,
@@ -25,17 +25,11 @@ NODE_POLICIES = (
     "AmazonEKS_CNI_Policy",
 )
 _SUFFIX = "-node-role"
-_ROLE_NAME_LIMIT = 64
 
 
 def role_name(cluster_name: str, nodegroup_name: str) -> str:
     """``<cluster>-<name>-node-role``; shortened with a hash of the whole when over IAM's 64."""
-    name = f"{cluster_name}-{nodegroup_name}{_SUFFIX}"
-    if len(name) <= _ROLE_NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    head = f"{cluster_name}-{nodegroup_name}"[: _ROLE_NAME_LIMIT - len(_SUFFIX) - 9]
-    return f"{head}-{digest}{_SUFFIX}"
+    return bounded_role_name(f"{cluster_name}-{nodegroup_name}", _SUFFIX)
 
 
 def role_spec(request: JoinNodegroupInput) -> RoleSpec:

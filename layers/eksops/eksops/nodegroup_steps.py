@@ -84,11 +84,14 @@ def create_nodegroups(step: JoinNodegroupStep, opener: Opener = open_target) -> 
     nodegroup_creation.create_or_adopt(
         eks, step.request, step.nodegroups, _role_arn(step), step.execution_id
     )
-    return check_nodegroups(step, opener)
+    return _nodegroup_progress(eks, step)
 
 
 def check_nodegroups(step: JoinNodegroupStep, opener: Opener = open_target) -> dict[str, Any]:
-    eks = _target(step, opener).client("eks")
+    return _nodegroup_progress(_target(step, opener).client("eks"), step)
+
+
+def _nodegroup_progress(eks: Any, step: JoinNodegroupStep) -> dict[str, Any]:
     return nodegroup_creation.check_active(
         eks, step.request, step.nodegroups, step.execution_id, step.poll
     ).result()

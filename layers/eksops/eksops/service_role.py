@@ -8,12 +8,17 @@ left unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from eksops.ownership import CLUSTER_TAG, CREATED_BY_TAG, IAM_PATH, iam_tags, tag_map
+
+ROLE_NAME_LIMIT = 64  # IAM's
+_INVALID_ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,18 @@ class ServiceRole:
 
     def result(self) -> dict[str, Any]:
         return {"roleArn": self.arn, "created": self.created}
+
+
+def bounded_role_name(head: str, suffix: str) -> str:
+    """``head + suffix`` as an IAM role name: within IAM's 64 characters and charset; when
+    shortened or cleaned, an 8-hex sha256 of the whole keeps distinct inputs distinct (and the
+    shortened head never ends in a separator)."""
+    clean = _INVALID_ROLE_CHARS.sub("-", head)
+    if clean == head and len(head) + len(suffix) <= ROLE_NAME_LIMIT:
+        return head + suffix
+    digest = hashlib.sha256(f"{head}{suffix}".encode()).hexdigest()[:8]
+    room = ROLE_NAME_LIMIT - len(suffix) - len(digest) - 1
+    return f"{clean[:room].rstrip('-.')}-{digest}{suffix}"
 
 
 def trust_policy(service: str) -> dict[str, Any]:
@@ -106,12 +123,38 @@ def role_conflicts(
     return problems
 
 
+@dataclass(frozen=True)
+class RoleState:
+    """An eksops-named role as it stands: what ensuring it would attach, and why it cannot
+    serve. Both ``ensure_role`` and the dry-run plan read it, so they cannot disagree."""
+
+    role: dict[str, Any] | None  # None: not made yet
+    missing: list[str]  # policy ARNs to attach (to a role eksops made for this cluster)
+    problems: list[str]  # why the role cannot serve ([] when it can)
+
+
+def inspect_role(iam: Any, spec: RoleSpec, cluster_name: str, partition: str) -> RoleState:
+    wanted = [managed_policy_arn(partition, name) for name in spec.policies]
+    role = get_role(iam, spec.name)
+    if role is None:
+        return RoleState(None, wanted, [])
+    owner = tag_map(role.get("Tags", [])).get(CLUSTER_TAG)
+    if owner not in (None, cluster_name):  # deleting that cluster would delete the role
+        return RoleState(role, [], [f"role {role['Arn']} is eksops's for cluster {owner}"])
+    policies = attached_policies(iam, spec.name)
+    # one eksops made for this cluster, whose earlier attempt stopped before attaching: finish
+    missing = [arn for arn in wanted if arn not in policies] if owner == cluster_name else []
+    problems = role_conflicts(role, policies | set(missing), spec, partition)
+    return RoleState(role, missing, problems)
+
+
 def ensure_role(
     iam: Any, spec: RoleSpec, cluster_name: str, tags: dict[str, str], partition: str
 ) -> tuple[dict[str, Any], list[str]]:
     """The role of ``spec`` (created with ``tags`` if missing, policies attached to one eksops
-    made), and why it cannot serve ([] when it can)."""
-    role = get_role(iam, spec.name)
+    made), and why it cannot serve ([] when it can; then nothing was changed)."""
+    state = inspect_role(iam, spec, cluster_name, partition)
+    role = state.role
     if role is None:
         try:
             role = iam.create_role(
@@ -123,18 +166,11 @@ def ensure_role(
             )["Role"]
         except iam.exceptions.EntityAlreadyExistsException:  # a concurrent run made it
             return ensure_role(iam, spec, cluster_name, tags, partition)
-    policies = attached_policies(iam, spec.name)
-    owner = tag_map(role.get("Tags", [])).get(CLUSTER_TAG)
-    if owner not in (None, cluster_name):  # deleting that cluster would delete the role
-        return role, [f"role {role['Arn']} is eksops's for cluster {owner}"]
-    if owner == cluster_name:
-        # eksops made it and an earlier attempt stopped before attaching: finish the job
-        for name in spec.policies:
-            arn = managed_policy_arn(partition, name)
-            if arn not in policies:
-                iam.attach_role_policy(RoleName=spec.name, PolicyArn=arn)
-                policies.add(arn)
-    return role, role_conflicts(role, policies, spec, partition)
+    if state.problems:
+        return role, state.problems
+    for arn in state.missing:
+        iam.attach_role_policy(RoleName=spec.name, PolicyArn=arn)
+    return role, []
 
 
 def created_by(role: dict[str, Any], execution_id: str) -> bool:
