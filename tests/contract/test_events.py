@@ -14,6 +14,7 @@ from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
+from eksops.models.setup_irsa import SetupIrsaInput
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -24,6 +25,7 @@ MODELS: dict[str, type[EventModel]] = {
     "delete_cluster": DeleteClusterInput,
     "join_nodegroup": JoinNodegroupInput,
     "kubeconfig": KubeconfigEvent,
+    "setup_irsa": SetupIrsaInput,
 }
 
 EVENT_FILES = sorted(p for p in EVENTS.rglob("*") if p.is_file())

@@ -62,3 +62,17 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
         assert server.wait(timeout=20) == 0
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="module")
+def operator(local_up: LocalUp) -> dict[str, str]:
+    """An IAM user with keys (its ARN under "arn", its environment in the rest): make it a
+    cluster's administrator, then run kubectl as it with ``local_up.kubectl_as``."""
+    arn = local_up.aws("iam", "create-user", "--user-name", "operator")["User"]["Arn"]
+    key = local_up.aws("iam", "create-access-key", "--user-name", "operator")["AccessKey"]
+    env = {
+        **local_up.env,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+    return {"arn": arn, **env}

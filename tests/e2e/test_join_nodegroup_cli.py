@@ -5,7 +5,6 @@ reading the nodes and aws-auth they leave."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.kubectl import ok, run_kubectl
-from tests.support.local_up import BIN, LocalUp
+from tests.support.local_up import LocalUp
 
 ACCOUNT = "123456789012"
 CLUSTER = "e2e-joins"
@@ -29,19 +27,6 @@ EC2_TRUST = {
         }
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def operator(local_up: LocalUp) -> dict[str, str]:
-    """An IAM user with keys: the cluster's administrator, whose environment kubectl uses."""
-    arn = local_up.aws("iam", "create-user", "--user-name", "operator")["User"]["Arn"]
-    key = local_up.aws("iam", "create-access-key", "--user-name", "operator")["AccessKey"]
-    env = {
-        **local_up.env,
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
-    return {"arn": arn, **env}
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +46,7 @@ def cluster(local_up: LocalUp, operator: dict[str, str]) -> list[str]:
 
 
 def kubectl(local_up: LocalUp, operator: dict[str, str], *args: str) -> str:
-    env = {k: v for k, v in operator.items() if k != "arn"}
-    kubeconfig = local_up.work / "operator.kubeconfig"
-    if not kubeconfig.exists():
-        configured = subprocess.run(
-            [
-                str(BIN / "eksops"),
-                "kubeconfig",
-                "--cluster-name",
-                CLUSTER,
-                "--kubeconfig",
-                str(kubeconfig),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert configured.returncode == 0, configured.stderr
-    return ok(run_kubectl(["--kubeconfig", str(kubeconfig), *args], env))
+    return local_up.kubectl_as(operator, CLUSTER, *args)
 
 
 def test_concurrent_joins_then_kubectl_sees_nodes_in_three_zones(

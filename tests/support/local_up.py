@@ -10,6 +10,7 @@ from pathlib import Path
 
 from eksops.local.clusters import service_trust
 
+from tests.support.kubectl import ok, run_kubectl
 from tests.support.lifecycle import eventually
 
 BIN = Path(sys.executable).parent
@@ -77,6 +78,29 @@ class LocalUp:
             text=True,
             timeout=timeout,
         )
+
+    def kubectl_as(self, operator: dict[str, str], cluster: str, *args: str) -> str:
+        """kubectl ``args`` against ``cluster`` as ``operator`` (the e2e fixture's environment),
+        through a kubeconfig that ``eksops kubeconfig`` writes on first use."""
+        env = {k: v for k, v in operator.items() if k != "arn"}
+        kubeconfig = self.work / f"{cluster}.operator.kubeconfig"
+        if not kubeconfig.exists():
+            configured = subprocess.run(
+                [
+                    str(BIN / "eksops"),
+                    "kubeconfig",
+                    "--cluster-name",
+                    cluster,
+                    "--kubeconfig",
+                    str(kubeconfig),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert configured.returncode == 0, configured.stderr
+        return ok(run_kubectl(["--kubeconfig", str(kubeconfig), *args], env))
 
     def until(self, check, what: str):
         return eventually(check, what, DEADLINE_SECONDS)

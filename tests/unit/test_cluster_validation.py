@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
 from eksops.cluster_plan import plan
+from eksops.cluster_steps import validate_input
 from eksops.cluster_validation import validate
 from eksops.errors import ClusterConflictError, InvalidInputError
 from eksops.local import eks
-from eksops.models.base import parse_event
+from eksops.models.base import STARTED_BY_KEY, parse_event
 from eksops.models.create_cluster import CreateClusterInput
+from eksops.models.setup_irsa import SetupIrsaInput
 from moto import mock_aws
 
 REGION = "us-west-2"
@@ -32,8 +35,14 @@ def account(aws_env: Any) -> Iterator[dict[str, Any]]:
             ]["SubnetId"]
             for i, z in enumerate("aab")
         ]
-        boto3.client("iam").create_role(RoleName="admins", AssumeRolePolicyDocument="{}")
-        yield {"subnets": subnets, "vpc": vpc}
+        iam = boto3.client("iam")
+        iam.create_role(RoleName="admins", AssumeRolePolicyDocument="{}")
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+        }
+        policy = iam.create_policy(PolicyName="app", PolicyDocument=json.dumps(document))
+        yield {"subnets": subnets, "vpc": vpc, "policy": policy["Policy"]["Arn"]}
 
 
 def clients(service: str) -> Any:
@@ -90,7 +99,6 @@ def test_a_valid_input_passes(account: dict[str, Any]) -> None:
             },
             "0].nodeRoleArn: arn:aws:iam::123456789012:role/admins does not trust",
         ),
-        ({"irsa": [{"serviceAccount": "sa"}]}, "irsa: SetupIrsaStateMachine is not available"),
         (
             {
                 "authenticationMode": "CONFIG_MAP",
@@ -126,6 +134,52 @@ def test_nodegroups_are_checked_before_the_cluster_exists(account: dict[str, Any
         validate(clients, request(account, nodegroups=[other]))
 
 
+def irsa_item(account: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {
+        "namespace": "apps",
+        "serviceAccount": "web",
+        "policyArns": [account["policy"]],
+        **changes,
+    }
+
+
+def test_irsa_items_are_checked_before_the_cluster_exists(account: dict[str, Any]) -> None:
+    web, pod = irsa_item(account), irsa_item(account, serviceAccount="api", mode="pod-identity")
+    validate(clients, request(account, irsa=[web, pod]))
+    with pytest.raises(
+        InvalidInputError, match=r"irsa\[2\]: ServiceAccount apps/web is also bound by irsa\[0\]"
+    ):
+        validate(
+            clients, request(account, irsa=[web, pod, irsa_item(account, mode="pod-identity")])
+        )
+    missing = "arn:aws:iam::123456789012:policy/missing"
+    with pytest.raises(InvalidInputError, match=rf"irsa\[1\]\.policyArns: no IAM policy {missing}"):
+        validate(
+            clients,
+            request(
+                account,
+                irsa=[web, irsa_item(account, serviceAccount="worker", policyArns=[missing])],
+            ),
+        )
+    other = irsa_item(account, clusterName="another")
+    with pytest.raises(InvalidInputError, match=r"irsa\[0\]\.clusterName: 'another'"):
+        validate(clients, request(account, irsa=[other]))
+
+
+def test_irsa_bindings_are_setup_irsa_inputs_of_this_cluster(account: dict[str, Any]) -> None:
+    same_cluster = irsa_item(account, clusterName="c1", restartWorkloads=True)
+    (binding,) = validate_input(request(account, irsa=[same_cluster]))["irsaBindings"]
+    assert (binding["clusterName"], binding["region"]) == ("c1", REGION)
+    assert "targetRoleArn" not in binding
+    # what the SetUpIrsa Map starts: the binding merged with the parent's execution ID
+    parent = "arn:aws:states:us-west-2:123456789012:execution:CreateCluster:x"
+    child = parse_event(SetupIrsaInput, {**binding, STARTED_BY_KEY: parent})
+    assert (child.service_account, child.restart_workloads) == ("web", True)
+    assert child.policy_arns == [account["policy"]]
+    assert child.creator("arn:aws:states:us-west-2:123456789012:execution:SetupIrsa:y") == parent
+    assert validate_input(request(account))["irsaBindings"] == []
+
+
 def test_subnets_in_one_zone_are_refused(account: dict[str, Any]) -> None:
     one_zone = {"subnetIds": account["subnets"][:2]}
     with pytest.raises(InvalidInputError, match="at least two Availability Zones"):
@@ -155,6 +209,29 @@ def test_the_plan_of_a_new_cluster_lists_every_mutating_call_in_order(
         "eks:AssociateAccessPolicy",
         "events:PutEvents",
     ]
+
+
+def test_the_plan_starts_a_nested_execution_per_node_group_then_per_irsa_item(
+    account: dict[str, Any],
+) -> None:
+    nodes = {"kind": "managed", "name": "ng", "subnetIds": account["subnets"][:1]}
+    pod = irsa_item(account, serviceAccount="api", mode="pod-identity")
+    changes = {"nodegroups": [nodes], "irsa": [irsa_item(account), pod]}
+    calls = plan(clients, request(account, **changes), "aws")
+    assert [c for c in calls if c["call"] == "states:StartExecution"] == [
+        {"call": "states:StartExecution", "target": "JoinNodegroupStateMachine ng", "why": ANY},
+        {
+            "call": "states:StartExecution",
+            "target": "SetupIrsaStateMachine apps/web",
+            "why": "irsa role",
+        },
+        {
+            "call": "states:StartExecution",
+            "target": "SetupIrsaStateMachine apps/api",
+            "why": "pod-identity association",
+        },
+    ]
+    assert calls[-1]["call"] == "events:PutEvents"
 
 
 def test_an_unusable_role_of_the_eksops_name_is_a_conflict_in_the_plan(

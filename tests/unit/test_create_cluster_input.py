@@ -10,6 +10,7 @@ import pytest
 from eksops.errors import InvalidInputError
 from eksops.models.base import parse_event
 from eksops.models.create_cluster import CreateClusterInput
+from eksops.models.setup_irsa import IrsaSpec
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "create_cluster"
 MINIMAL = json.loads((EVENTS / "minimal.json").read_text())
@@ -32,6 +33,17 @@ def test_full_input_keeps_every_field() -> None:
     viewer = parsed.admins[1]
     assert viewer.policy_arn == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
     assert parsed.admins[0].policy == "AmazonEKSClusterAdminPolicy"
+
+
+def test_irsa_items_are_setup_irsa_inputs_without_the_cluster_fields() -> None:
+    items = [
+        {"namespace": "apps", "serviceAccount": "web", "mode": "pod-identity"},
+        {"clusterName": "prod-eu", "namespace": "apps", "serviceAccount": "api"},
+    ]
+    web, api = parse_event(CreateClusterInput, {**FULL, "irsa": items}).irsa
+    assert isinstance(web, IrsaSpec)
+    assert (web.cluster_name, web.mode, web.policy_arns) == (None, "pod-identity", [])
+    assert (api.cluster_name, api.mode) == ("prod-eu", "irsa")
 
 
 def test_role_name_stays_within_iam_limits() -> None:
@@ -80,6 +92,8 @@ def changed(path: str, value: object) -> dict:
         ("tags", {"aws:owner": "x"}, "reserved"),
         ("tags", {f"k{i}": "v" for i in range(49)}, "at most 48"),
         ("tags", {"k": "v" * 257}, "values at most 256"),
+        ("irsa", [{"namespace": "apps"}], "irsa.0.serviceAccount"),
+        ("irsa", [{"namespace": "apps", "serviceAccount": "web", "mode": "both"}], "irsa.0.mode"),
         ("dryRun", "yes", "dryRun"),
         ("clustername", "typo", "clustername"),
     ],

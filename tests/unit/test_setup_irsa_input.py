@@ -37,6 +37,9 @@ def test_a_parent_execution_is_the_creator() -> None:
     assert again == request, "steps pass the normalized request on"
 
 
+_S3 = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+
+
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
@@ -49,6 +52,13 @@ def test_a_parent_execution_is_the_creator() -> None:
         ({"policyArns": [POLICY, POLICY]}, "policyArns lists a policy twice"),
         ({"inlinePolicy": {"Version": "2012-10-17"}}, "inlinePolicy"),
         ({"inlinePolicy": {"Statement": [{"Sid": "x" * INLINE_POLICY_LIMIT}]}}, "inlinePolicy"),
+        ({"inlinePolicy": {"Statement": [{"Action": "s3:*", "Resource": "*"}]}}, "Effect"),
+        ({"inlinePolicy": {"Statement": [{"Effect": "Allow", "Resource": "*"}]}}, "Action"),
+        ({"inlinePolicy": {"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}}, "Resource"),
+        (
+            {"inlinePolicy": {"Statement": {**_S3, "Principal": "*"}}},
+            "an identity policy has no Principal",
+        ),
         ({"mode": "kiam"}, "mode"),
         ({"mode": "pod-identity", "audience": "vault"}, "audience: only for mode irsa"),
         ({"createServiceAccount": "yes"}, "createServiceAccount"),

@@ -105,5 +105,13 @@ def plan(clients: Clients, request: CreateClusterInput, partition: str) -> list[
         )
         for spec in request.nodegroups
     ]
+    calls += [
+        _call(
+            "states:StartExecution",
+            f"SetupIrsaStateMachine {spec.namespace}/{spec.service_account}",
+            "pod-identity association" if spec.mode == "pod-identity" else "irsa role",
+        )
+        for spec in request.irsa
+    ]
     calls.append(_call("events:PutEvents", "eksops Cluster Ready", "tell subscribers"))
     return calls

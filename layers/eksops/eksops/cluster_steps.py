@@ -43,8 +43,9 @@ def kubeconfig_command(request: CreateClusterInput, region: str) -> str:
 def validate_input(request: CreateClusterInput, opener: Opener = open_target) -> dict[str, Any]:
     """The input, checked against the account (reads only), with its region filled in."""
     target = opener(request.region, request.target_role_arn)
-    cluster_validation.validate(target.client, request)
+    # the region first: node groups and IRSA bindings that name it are checked against it
     normalized = request.model_copy(update={"region": target.region})
+    cluster_validation.validate(target.client, normalized)
     return {
         "request": normalized.model_dump(by_alias=True, exclude_none=False),
         "kubeconfigCommand": kubeconfig_command(request, target.region),
@@ -52,6 +53,11 @@ def validate_input(request: CreateClusterInput, opener: Opener = open_target) ->
         "nodegroupJoins": [
             join.model_dump(by_alias=True, exclude_none=True)
             for join in cluster_validation.nodegroup_joins(normalized)
+        ],
+        # each a SetupIrsaStateMachine input, for the SetUpIrsa Map
+        "irsaBindings": [
+            binding.model_dump(by_alias=True, exclude_none=True)
+            for binding in cluster_validation.irsa_bindings(normalized)
         ],
     }
 

@@ -3,6 +3,7 @@ so that bad input fails the first state with eksops.InvalidInput."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -10,15 +11,13 @@ from pydantic.alias_generators import to_camel
 from eksops.admin_access import MASTERS_GROUP
 from eksops.cluster_role import check_given_role
 from eksops.errors import InvalidInputError
-from eksops.models.base import parse_event
+from eksops.irsa_validation import check_policies
+from eksops.models.base import Model, NestedWorkflowInput, parse_event
 from eksops.models.create_cluster import DEFAULT_ADMIN_POLICY, CreateClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
+from eksops.models.setup_irsa import SetupIrsaInput
 from eksops.nodegroup_spec import plan_nodegroups
 from eksops.nodegroup_validation import check_spec
-
-NOT_YET = {
-    "irsa": "SetupIrsaStateMachine",
-}
 
 
 def _subnets(ec2: Any, request: CreateClusterInput) -> list[dict[str, Any]]:
@@ -115,27 +114,42 @@ def check_addons(eks: Any, request: CreateClusterInput) -> None:
             )
 
 
-def nodegroup_joins(request: CreateClusterInput) -> list[JoinNodegroupInput]:
-    """The JoinNodegroup input of each of ``request``'s node groups: the cluster's name, region
-    and target role filled in (InvalidInput where an item names others)."""
-    joins = []
+def _child_inputs(
+    request: CreateClusterInput,
+    field: str,
+    items: Sequence[NestedWorkflowInput],
+    model: type[Model],
+) -> list[Model]:
+    """The nested workflow input of each of ``items`` (the list ``field`` of ``request``): the
+    cluster's name, region and target role filled in (InvalidInput where an item names others)."""
     cluster_fields = {
         "cluster_name": request.cluster_name,
         "region": request.region,
         "target_role_arn": request.target_role_arn,
     }
-    for index, spec in enumerate(request.nodegroups):
-        for field, value in cluster_fields.items():
-            given = getattr(spec, field)
+    inputs = []
+    for index, item in enumerate(items):
+        for name, value in cluster_fields.items():
+            given = getattr(item, name)
             if given is not None and given != value:
                 raise InvalidInputError(
-                    f"nodegroups[{index}].{to_camel(field)}: {given!r} is not this cluster's "
+                    f"{field}[{index}].{to_camel(name)}: {given!r} is not this cluster's "
                     f"{value!r}; leave it out"
                 )
-        data = spec.model_dump(by_alias=True, exclude_unset=True)
-        data.update({to_camel(field): value for field, value in cluster_fields.items()})
-        joins.append(parse_event(JoinNodegroupInput, data))
-    return joins
+        data = item.model_dump(by_alias=True, exclude_unset=True)
+        data.update({to_camel(name): value for name, value in cluster_fields.items()})
+        inputs.append(parse_event(model, data))
+    return inputs
+
+
+def nodegroup_joins(request: CreateClusterInput) -> list[JoinNodegroupInput]:
+    """The JoinNodegroup input of each of ``request``'s node groups."""
+    return _child_inputs(request, "nodegroups", request.nodegroups, JoinNodegroupInput)
+
+
+def irsa_bindings(request: CreateClusterInput) -> list[SetupIrsaInput]:
+    """The SetupIrsa input of each of ``request``'s ``irsa`` items."""
+    return _child_inputs(request, "irsa", request.irsa, SetupIrsaInput)
 
 
 def check_nodegroups(
@@ -159,14 +173,23 @@ def check_nodegroups(
             names[plan.name] = index
 
 
+def check_irsa(iam: Any, request: CreateClusterInput) -> None:
+    """Each irsa item as far as it can be checked without the cluster: its cluster fields, no
+    ServiceAccount bound twice, and its managed policies exist."""
+    bound: dict[tuple[str, str], int] = {}
+    for index, binding in enumerate(irsa_bindings(request)):
+        service_account = (binding.namespace, binding.service_account)
+        if service_account in bound:
+            raise InvalidInputError(
+                f"irsa[{index}]: ServiceAccount {'/'.join(service_account)} is also bound by "
+                f"irsa[{bound[service_account]}]"
+            )
+        bound[service_account] = index
+        check_policies(iam, binding.policy_arns, f"irsa[{index}].policyArns")
+
+
 def check_static(request: CreateClusterInput) -> None:
     """What the model cannot say alone."""
-    for field, workflow in NOT_YET.items():
-        if getattr(request, field):
-            raise InvalidInputError(
-                f"{field}: {workflow} is not available in this eksops version yet; create the "
-                f"cluster with an empty {field} list and add them once it is"
-            )
     if request.authentication_mode == "CONFIG_MAP":
         for admin in request.admins:
             if admin.policy != DEFAULT_ADMIN_POLICY:
@@ -189,3 +212,4 @@ def validate(clients: Any, request: CreateClusterInput) -> None:
         check_kms_key(clients("kms"), request.secrets_kms_key_arn)
     check_addons(clients("eks"), request)
     check_nodegroups(clients, request, vpc_id, account_id)
+    check_irsa(clients("iam"), request)

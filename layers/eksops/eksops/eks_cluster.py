@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eksops.errors import ClusterNotFoundError, ClusterNotReadyError
+from eksops.errors import ClusterNotFoundError, ClusterNotReadyError, InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,21 @@ def describe_cluster(eks_client: Any, cluster_name: str) -> dict[str, Any] | Non
         return eks_client.describe_cluster(name=cluster_name)["cluster"]
     except eks_client.exceptions.ResourceNotFoundException:
         return None
+
+
+def active_cluster(eks_client: Any, cluster_name: str, purpose: str) -> dict[str, Any]:
+    """The cluster an input names, for a workflow that needs it ACTIVE (or UPDATING): a missing
+    one is the input's fault (InvalidInput), one not ready yet is ClusterNotReady."""
+    cluster = describe_cluster(eks_client, cluster_name)
+    if cluster is None:
+        raise InvalidInputError(
+            f"clusterName: no EKS cluster {cluster_name} in this account and region"
+        )
+    if cluster["status"] not in ("ACTIVE", "UPDATING"):
+        raise ClusterNotReadyError(
+            f"cluster {cluster_name} is {cluster['status']}: {purpose} once it is ACTIVE"
+        )
+    return cluster
 
 
 def oidc_issuer(cluster: dict[str, Any] | None) -> str | None:

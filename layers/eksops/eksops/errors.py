@@ -100,3 +100,10 @@ class ClusterAccessDeniedError(EksopsError):
     not do what the step needs. The message names the identity and how to grant access."""
 
     error_name = "eksops.ClusterAccessDenied"
+
+
+class IrsaConflictError(EksopsError):
+    """What the ServiceAccount binding needs conflicts with what exists (a role whose trust
+    cannot take the statement, an association an add-on owns); nothing was changed."""
+
+    error_name = "eksops.IrsaConflict"

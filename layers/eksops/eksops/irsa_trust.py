@@ -14,10 +14,11 @@ from typing import Any
 
 from eksops.models.fields import NAMESPACE_PATTERN, SERVICE_ACCOUNT_PATTERN
 from eksops.oidc_provider import STS_AUDIENCE, provider_path
-from eksops.service_role import bounded_role_name, trust_policy
+from eksops.service_role import SERVICE_ACTIONS, bounded_role_name, trust_policy
 
 WEB_IDENTITY_ACTION = "sts:AssumeRoleWithWebIdentity"
 POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+POD_IDENTITY_ACTIONS = SERVICE_ACTIONS  # sts:AssumeRole and sts:TagSession
 POLICY_VERSION = "2012-10-17"
 _SUFFIXES = {"irsa": "-irsa", "pod-identity": "-pod-identity"}
 # system:serviceaccount:<namespace (DNS-1123 label)>:<name (DNS-1123 subdomain)>
@@ -214,6 +215,24 @@ def lint_trust(document: dict[str, Any], issuer: str, provider_arn: str) -> list
         if _is_web_identity(statement)
         for warning in _lint_statement(statement, _label(statement, index), host, provider_arn)
     ]
+
+
+def subjects_allowed(document: dict[str, Any], provider_arn: str) -> set[str]:
+    """The ``:sub`` values (exact or patterns) the Allow web-identity statements of a trust admit
+    for ``provider_arn``'s tokens."""
+    subjects: set[str] = set()
+    for statement in _statements(document):
+        principal = statement.get("Principal")
+        federated = principal.get("Federated", ()) if isinstance(principal, dict) else ()
+        if not _is_web_identity(statement) or provider_arn not in _values(federated):
+            continue
+        for operator, block in (statement.get("Condition") or {}).items():
+            if "Not" in operator:
+                continue
+            for key, value in block.items():
+                if key.lower().endswith(":sub"):
+                    subjects.update(_values(value))
+    return subjects
 
 
 def role_name(cluster: str, namespace: str, service_account: str, mode: str = "irsa") -> str:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eksops.eks_cluster import describe_cluster
-from eksops.errors import ClusterNotReadyError, InvalidInputError
+from eksops.eks_cluster import active_cluster
+from eksops.errors import InvalidInputError
 from eksops.models.join_nodegroup import JoinNodegroupInput, NodegroupSpec
 from eksops.node_role import check_given_node_role, node_role_arn
 from eksops.nodegroup_creation import check_existing
@@ -85,16 +85,7 @@ class ValidJoin:
 
 def validate(clients: Clients, request: JoinNodegroupInput) -> ValidJoin:
     """Every check; the cluster and the node groups to create or adopt."""
-    cluster = describe_cluster(clients("eks"), request.cluster_name)
-    if cluster is None:
-        raise InvalidInputError(
-            f"clusterName: no EKS cluster {request.cluster_name} in this account and region"
-        )
-    if cluster["status"] not in ("ACTIVE", "UPDATING"):
-        raise ClusterNotReadyError(
-            f"cluster {request.cluster_name} is {cluster['status']}: nodes can join once it is "
-            "ACTIVE"
-        )
+    cluster = active_cluster(clients("eks"), request.cluster_name, "nodes can join")
     vpc_id = cluster["resourcesVpcConfig"]["vpcId"]
     partition, account_id = cluster["arn"].split(":")[1], cluster["arn"].split(":")[4]
     subnets = check_spec(clients, request, vpc_id, account_id)

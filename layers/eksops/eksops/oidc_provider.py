@@ -1,14 +1,17 @@
 """The IAM OIDC provider of a cluster's service-account issuer (what IRSA trusts).
 
-No thumbprint is sent: IAM secures EKS issuers (and any issuer whose certificate chains to a
-public root) with its own trusted CAs, and ThumbprintList is optional in the API since 2024.
+A new provider gets the thumbprint of the issuer's root CA when it can be computed
+(``oidc_thumbprint``); IAM secures EKS issuers with its own trusted CAs either way, and
+ThumbprintList is optional in the API since 2024.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eksops.oidc_thumbprint import Thumbprint, issuer_thumbprint
 from eksops.ownership import CREATED_BY_TAG, iam_tags, tag_map
 
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -19,9 +22,11 @@ class OidcProvider:
     arn: str
     issuer: str
     created: bool
+    thumbprint: Thumbprint | None = None  # computed when this call created the provider
 
     def result(self) -> dict[str, Any]:
-        return {"oidcProviderArn": self.arn, "oidcIssuer": self.issuer, "created": self.created}
+        result = {"oidcProviderArn": self.arn, "oidcIssuer": self.issuer, "created": self.created}
+        return result | (self.thumbprint.result() if self.thumbprint else {})
 
 
 def provider_path(issuer: str) -> str:
@@ -38,22 +43,32 @@ def find_provider(iam: Any, issuer: str) -> str | None:
 
 
 def ensure_oidc_provider(
-    iam: Any, issuer: str, tags: dict[str, str], execution_id: str
+    iam: Any,
+    issuer: str,
+    tags: dict[str, str],
+    execution_id: str,
+    audience: str = STS_AUDIENCE,
+    thumbprint: Callable[[str], Thumbprint] = issuer_thumbprint,
 ) -> OidcProvider:
-    """The provider for ``issuer``, created if missing; an existing one gets the STS audience
-    if it lacks it (adding an audience changes nothing else that trusts the provider)."""
-    arn = find_provider(iam, issuer)
+    """The provider for ``issuer``, created if missing; an existing one gets ``audience`` as a
+    client ID if it lacks it (adding an audience changes nothing else that trusts the
+    provider)."""
+    arn, computed = find_provider(iam, issuer), None
     if arn is None:
+        computed = thumbprint(issuer)
         try:
             arn = iam.create_open_id_connect_provider(
-                Url=issuer, ClientIDList=[STS_AUDIENCE], Tags=iam_tags(tags)
+                Url=issuer,
+                ClientIDList=[audience],
+                ThumbprintList=[computed.value] if computed.value else [],
+                Tags=iam_tags(tags),
             )["OpenIDConnectProviderArn"]
         except iam.exceptions.EntityAlreadyExistsException:  # made meanwhile
-            return ensure_oidc_provider(iam, issuer, tags, execution_id)
+            return ensure_oidc_provider(iam, issuer, tags, execution_id, audience, thumbprint)
     provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-    if STS_AUDIENCE not in provider.get("ClientIDList", []):
+    if audience not in provider.get("ClientIDList", []):
         iam.add_client_id_to_open_id_connect_provider(
-            OpenIDConnectProviderArn=arn, ClientID=STS_AUDIENCE
+            OpenIDConnectProviderArn=arn, ClientID=audience
         )
     created = tag_map(provider.get("Tags", [])).get(CREATED_BY_TAG) == execution_id
-    return OidcProvider(arn, issuer, created)
+    return OidcProvider(arn, issuer, created, computed)

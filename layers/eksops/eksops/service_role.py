@@ -18,6 +18,8 @@ from urllib.parse import unquote
 from eksops.ownership import CLUSTER_TAG, CREATED_BY_TAG, IAM_PATH, iam_tags, tag_map
 
 ROLE_NAME_LIMIT = 64  # IAM's
+# what a service's trust allows: tagging lets EKS pass session tags (Pod Identity needs it)
+SERVICE_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 _INVALID_ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 
 
@@ -59,7 +61,7 @@ def trust_policy(service: str) -> dict[str, Any]:
             {
                 "Effect": "Allow",
                 "Principal": {"Service": service},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Action": list(SERVICE_ACTIONS),
             }
         ],
     }
@@ -74,17 +76,20 @@ def policy_document(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(unquote(value))
 
 
-def trusts_service(role: dict[str, Any], service: str) -> bool:
+def trusts_service(
+    role: dict[str, Any], service: str, actions: tuple[str, ...] = ("sts:AssumeRole",)
+) -> bool:
+    """Whether one Allow statement of the role's trust lets ``service`` do all of ``actions``."""
     statements = policy_document(role["AssumeRolePolicyDocument"]).get("Statement", [])
     for statement in [statements] if isinstance(statements, dict) else statements:  # IAM allows one
         principals = (statement.get("Principal") or {}).get("Service", [])
         principals = [principals] if isinstance(principals, str) else principals
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
+        allowed = statement.get("Action", [])
+        allowed = [allowed] if isinstance(allowed, str) else allowed
         if (
             statement.get("Effect") == "Allow"
             and service in principals
-            and "sts:AssumeRole" in actions
+            and all(action in allowed for action in actions)
         ):
             return True
     return False

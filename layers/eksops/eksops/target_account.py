@@ -70,16 +70,20 @@ class TargetAccount:
                 "AmazonEKSClusterAdminPolicy, or a system:masters aws-auth mapping"
             ) from None
 
-    def core_v1(self, cluster_name: str, environ: Mapping[str, str] = os.environ) -> Any:
-        """The cluster's Kubernetes core/v1 API, as this identity (tokens minted as needed)."""
-        from kubernetes.client import CoreV1Api
-
+    def api_client(self, cluster_name: str, environ: Mapping[str, str] = os.environ) -> Any:
+        """A Kubernetes ApiClient of the cluster, as this identity (tokens minted as needed)."""
         from eksops.eks_token import TokenRequest
         from eksops.kubernetes_session import KubernetesSession
 
         request = TokenRequest(cluster_name, region=self.region, role_arn=self.role_arn)
         session = KubernetesSession.for_cluster(request, environ, eks_client=self.client("eks"))
-        return CoreV1Api(session.api_client())
+        return session.api_client()
+
+    def core_v1(self, cluster_name: str, environ: Mapping[str, str] = os.environ) -> Any:
+        """The cluster's Kubernetes core/v1 API."""
+        from kubernetes.client import CoreV1Api
+
+        return CoreV1Api(self.api_client(cluster_name, environ))
 
 
 def open_target(

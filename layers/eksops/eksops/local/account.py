@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qs
 
 from eksops.local.deploy import Deployment, deploy
 from eksops.local.template import TEMPLATE
@@ -82,6 +83,9 @@ class ApiCall:
         return not self.operation.startswith(READ_ONLY_PREFIXES)
 
 
+_UNSIGNED_STS = ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
+
+
 @functools.cache
 def _boto3_service(signing_name: str) -> str | None:
     """botocore's service name for a SigV4 signing name (``states`` -> ``stepfunctions``)."""
@@ -108,7 +112,9 @@ def _identify(environ: dict[str, Any], body: bytes) -> ApiCall:
         environ.get("QUERY_STRING", "")
     )
     if scope is None:
-        return ApiCall("?", "?")
+        # STS's federation calls are unsigned: the token is the credential
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+        return ApiCall("sts", action) if action in _UNSIGNED_STS else ApiCall("?", "?")
     signing_name = scope.group(1)
     service = _boto3_service(signing_name)
     if service is None:

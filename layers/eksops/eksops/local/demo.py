@@ -151,6 +151,13 @@ def run(out: TextIO) -> int:
                     "scaling": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
                 }
             ],
+            "irsa": [
+                {
+                    "namespace": "external-dns",
+                    "serviceAccount": "external-dns",
+                    "policyArns": ["arn:aws:iam::aws:policy/AmazonRoute53ReadOnlyAccess"],
+                }
+            ],
             "tags": {"team": "platform"},
         }
         create_input = home / "create-cluster.json"
@@ -180,6 +187,12 @@ def run(out: TextIO) -> int:
         say(f"     OIDC issuer      {outputs['oidcIssuer']}")
         say(f"     OIDC provider    {outputs['oidcProviderArn']}")
         say(f"     kubeconfig       {outputs['kubeconfigCommand']}")
+        for binding in outputs["irsa"]:
+            say(
+                f"     IRSA             {binding['namespace']}/{binding['serviceAccount']} -> "
+                f"{binding['roleArn']}\n                      verified: {binding['verified']} "
+                f"({binding['reason']})"
+            )
 
         say("\n   The same input again converges: the cluster is adopted, nothing is duplicated:")
         again = _eksops_run(
@@ -224,6 +237,24 @@ def run(out: TextIO) -> int:
         say("   run by CreateCluster as nested executions), their nodes Ready:")
         columns = "topology.kubernetes.io/zone,eks.amazonaws.com/nodegroup"
         say(_kubectl(kubeconfig, "get", "nodes", "-L", columns))
+        say(
+            "\n   kubectl get serviceaccount external-dns: the ServiceAccount SetupIrsaStateMachine"
+        )
+        say("   made (nested too), annotated with the role its pods' tokens are exchanged for:")
+        annotations = "{.metadata.annotations}"
+        say(
+            "   "
+            + _kubectl(
+                kubeconfig,
+                "get",
+                "sa",
+                "external-dns",
+                "-n",
+                "external-dns",
+                "-o",
+                f"jsonpath={annotations}",
+            )
+        )
 
         lambda_client = account.client("lambda")
         function = account.resource("KubeconfigFunction")
@@ -259,5 +290,5 @@ def run(out: TextIO) -> int:
         remaining = account.client("eks").list_clusters()["clusters"]
         say(f"\n   clusters left in the account: {remaining}")
     say(f"\nDone in {time.monotonic() - started:.0f} s. `eksops local up` serves the same account")
-    say("to the AWS CLI, kubectl and `eksops run`; IRSA (SetupIrsa) and remediation come next.")
+    say("to the AWS CLI, kubectl and `eksops run`; remediation comes next.")
     return 0

@@ -48,6 +48,7 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution_named
     _install_access_key_lookup()
+    _install_oidc_client_ids()
     create_function = LambdaFunction.create_from_cloudformation_json.__func__
 
     def create_function_with_all_properties(
@@ -92,6 +93,40 @@ def install() -> None:
     # Ref of AWS::Lambda::LayerVersion is its LayerVersionArn (moto returns an empty string).
     LayerVersion.physical_resource_id = property(lambda self: self.arn)
     LayerVersion._eksops_fixed = True
+
+
+def _install_oidc_client_ids() -> None:
+    """IAM's Add/RemoveClientIDTo/FromOpenIDConnectProvider, which moto lacks. Both are
+    idempotent in AWS: adding a present client ID or removing an absent one changes nothing."""
+    from moto.core.responses import EmptyResult
+    from moto.iam.exceptions import LimitExceededException, ValidationError
+    from moto.iam.responses import IamResponse
+
+    def provider(self: Any) -> Any:
+        return self.backend.get_open_id_connect_provider(
+            self._get_param("OpenIDConnectProviderArn")
+        )
+
+    def add_client_id(self: Any) -> Any:
+        found, client_id = provider(self), self._get_param("ClientID")
+        if not 1 <= len(client_id or "") <= 255:
+            raise ValidationError("ClientID must be between 1 and 255 characters")
+        if client_id not in found.client_id_list:
+            if len(found.client_id_list) >= 100:
+                raise LimitExceededException(
+                    "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100"
+                )
+            found.client_id_list.append(client_id)
+        return EmptyResult()
+
+    def remove_client_id(self: Any) -> Any:
+        found, client_id = provider(self), self._get_param("ClientID")
+        if client_id in found.client_id_list:
+            found.client_id_list.remove(client_id)
+        return EmptyResult()
+
+    IamResponse.add_client_id_to_open_id_connect_provider = add_client_id
+    IamResponse.remove_client_id_from_open_id_connect_provider = remove_client_id
 
 
 def _install_access_key_lookup() -> None:

@@ -14,6 +14,7 @@ from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
+from eksops.models.setup_irsa import SetupIrsaInput
 
 SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
 SCHEMAS: dict[str, type[EventModel]] = {
@@ -21,6 +22,7 @@ SCHEMAS: dict[str, type[EventModel]] = {
     "delete-cluster-input": DeleteClusterInput,
     "join-nodegroup-input": JoinNodegroupInput,
     "kubeconfig-event": KubeconfigEvent,
+    "setup-irsa-input": SetupIrsaInput,
 }
 
 

@@ -7,7 +7,7 @@ differs) belong to the workflow's validate and plan steps.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,6 +20,7 @@ from eksops.models.fields import (
     check_tags,
 )
 from eksops.models.join_nodegroup import NodegroupSpec
+from eksops.models.setup_irsa import IrsaSpec
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 DEFAULT_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -112,9 +113,10 @@ class CreateClusterInput(EventModel):
     nodegroups: list[NodegroupSpec] = []
     """Node groups to join, each a JoinNodegroupStateMachine input (clusterName, region and
     targetRoleArn come from the cluster), run as nested executions once the cluster is ready."""
-    # Typed by the SetupIrsa workflow's own model, which comes with it.
-    irsa: list[dict[str, Any]] = []
-    """Service-account role bindings, each a SetupIrsaStateMachine input."""
+    irsa: list[IrsaSpec] = []
+    """ServiceAccounts to give IAM roles (IRSA or EKS Pod Identity), each a SetupIrsaStateMachine
+    input (clusterName, region and targetRoleArn come from the cluster), run as nested executions
+    once the cluster is ready."""
     tags: dict[str, str] = {}
     """Tags for the cluster and everything eksops creates for it."""
     rollback_on_failure: bool = False

@@ -68,6 +68,18 @@ class IrsaSpec(NestedWorkflowInput):
         statements = document.get("Statement")
         if not isinstance(statements, (list, dict)) or not statements:
             raise ValueError("an IAM policy document needs a Statement")
+        # what IAM's PutRolePolicy would refuse, caught before the role is touched
+        for index, statement in enumerate(
+            [statements] if isinstance(statements, dict) else statements
+        ):
+            if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+                raise ValueError(f"Statement[{index}] needs Effect Allow or Deny")
+            if not ({"Action", "NotAction"} & statement.keys()):
+                raise ValueError(f"Statement[{index}] needs Action or NotAction")
+            if not ({"Resource", "NotResource"} & statement.keys()):
+                raise ValueError(f"Statement[{index}] needs Resource or NotResource")
+            if "Principal" in statement or "NotPrincipal" in statement:
+                raise ValueError(f"Statement[{index}]: an identity policy has no Principal")
         if len(json.dumps(document, separators=(",", ":"))) > INLINE_POLICY_LIMIT:
             raise ValueError(f"over IAM's {INLINE_POLICY_LIMIT} characters for inline policies")
         return document

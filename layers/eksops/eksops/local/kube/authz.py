@@ -56,6 +56,16 @@ _EDIT_CORE = [
     "endpoints", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale",
     "secrets", "serviceaccounts", "services", "services/proxy",
 ]  # fmt: skip
+# what edit (and admin) may write outside the core group: the workloads and their scale, never
+# the status controllers write (system:aggregate-to-edit; EKS's Edit and Admin policies alike)
+_EDIT_GROUPS = {
+    "apps": ["daemonsets", "deployments", "deployments/rollback", "deployments/scale",
+             "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"],
+    "batch": ["cronjobs", "jobs"],
+    "autoscaling": ["horizontalpodautoscalers"],
+    "policy": ["poddisruptionbudgets"],
+    "networking.k8s.io": ["ingresses", "networkpolicies"],
+}  # fmt: skip
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -75,7 +85,7 @@ def _edit() -> list[dict[str, Any]]:
         _rule([""], _EDIT_CORE, WRITE),
         _rule([""], ["serviceaccounts"], ["impersonate"]),
         _rule([""], ["serviceaccounts/token", "pods/eviction"], ["create"]),
-        *[_rule([group], resources, WRITE) for group, resources in _VIEW_GROUPS.items()],
+        *[_rule([group], resources, WRITE) for group, resources in _EDIT_GROUPS.items()],
     ]
 
 

@@ -57,10 +57,11 @@ def _invalid_patch(message: str) -> ApiError:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """JSON merge patch: objects merge recursively, ``null`` deletes, anything else replaces."""
+    """JSON merge patch: objects merge recursively, ``null`` deletes, anything else replaces.
+    The result shares nothing with ``target``, so defaulting it cannot change the original."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)

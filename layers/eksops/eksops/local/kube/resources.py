@@ -1,5 +1,11 @@
 """What the offline API server serves: its resource types, their discovery documents, the
-defaulting Kubernetes applies to them, and the Table form ``kubectl get`` prints.
+validation and defaulting Kubernetes applies to them, and the Table form ``kubectl get`` prints.
+
+No controllers or kubelets run offline, so workloads are done as soon as they are written, as
+pods already are (created Running and Ready): a Deployment's status says it is rolled out
+(every replica updated, ready and available, conditions Available and Progressing true,
+observedGeneration its metadata.generation) with every write. No ReplicaSets or pods are made
+for it.
 
 Discovery is the legacy (unaggregated) form: /api, /api/v1, /apis, /apis/<group>/<version>.
 kubectl 1.32 first asks for the aggregated form (``as=APIGroupDiscoveryList``) but lists plain
@@ -18,7 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eksops.local.kube.store import ApiError, Obj, bad_request, invalid
+from eksops.local.kube.store import (
+    ApiError,
+    Obj,
+    bad_request,
+    invalid,
+    selector_object_matches,
+)
 
 # Every stored kind supports these; "watch" is absent because the server does not stream.
 STORED_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update")
@@ -68,6 +80,7 @@ class ResourceType:
 
 
 RBAC = "rbac.authorization.k8s.io"
+DEPLOYMENTS = "deployments.apps"
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "",
@@ -102,6 +115,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=("po",),
         categories=("all",),
         subresources=(STATUS, Subresource("eviction", "Eviction", ("create",), "policy", "v1")),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        True,
+        short_names=("deploy",),
+        categories=("all",),
+        subresources=(STATUS,),
     ),
     ResourceType(
         "policy",
@@ -314,8 +337,58 @@ def check_kind(resource: ResourceType, obj: Mapping[str, Any]) -> None:
         )
 
 
+def _go_string_map(values: Mapping[str, str] | None) -> str:
+    """A map[string]string as Go's %#v prints it in Kubernetes' "Invalid value" messages."""
+    if values is None:
+        return "map[string]string(nil)"
+    entries = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(values.items()))
+    return f"map[string]string{{{entries}}}"
+
+
+def _deployment_problems(deployment: Mapping[str, Any]) -> list[str]:
+    """apps/v1 ValidateDeploymentSpec, the part clients meet: replicas not negative, a selector
+    that selects something and the template's labels."""
+    spec = deployment.get("spec") or {}
+    problems = []
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas < 0:
+        problems.append(
+            f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+        )
+    selector = spec.get("selector")
+    if selector is None:
+        problems.append("spec.selector: Required value")
+    elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        requirements = "(nil)" if selector.get("matchExpressions") is None else "{}"
+        shown = (
+            f"v1.LabelSelector{{MatchLabels:{_go_string_map(selector.get('matchLabels'))}, "
+            f"MatchExpressions:[]v1.LabelSelectorRequirement{requirements}}}"
+        )
+        problems.append(
+            f"spec.selector: Invalid value: {shown}: empty selector is invalid for deployment"
+        )
+    # A missing selector selects nothing, an empty one everything (then labels are not checked).
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if not selector_object_matches(selector, labels or {}):
+        problems.append(
+            f"spec.template.metadata.labels: Invalid value: {_go_string_map(labels)}: "
+            "`selector` does not match template `labels`"
+        )
+    return problems
+
+
+def validate_content(resource: ResourceType, obj: Mapping[str, Any]) -> None:
+    """What Kubernetes checks of an object's content on every write (422 Invalid): for now the
+    Deployment spec; other kinds are taken as sent."""
+    problems = _deployment_problems(obj) if resource.key == DEPLOYMENTS else []
+    if problems:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        raise invalid(resource.key, resource.kind, name, problems)
+
+
 def validate(resource: ResourceType, obj: Mapping[str, Any]) -> None:
-    """The checks clients meet most: a name, and DNS-label namespace names."""
+    """The checks of a new object: a name, DNS-label namespace names, then
+    ``validate_content``."""
     name = (obj.get("metadata") or {}).get("name") or ""
     if not name:
         raise invalid(
@@ -335,6 +408,7 @@ def validate(resource: ResourceType, obj: Mapping[str, Any]) -> None:
                 "alphanumeric character"
             ],
         )
+    validate_content(resource, obj)
 
 
 def _image_pull_policy(image: str) -> str:
@@ -345,20 +419,33 @@ def _image_pull_policy(image: str) -> str:
     return "Always" if ":" not in last or last.endswith(":latest") else "IfNotPresent"
 
 
-def _default_pod(pod: Obj, *, creating: bool) -> None:
-    spec = pod.setdefault("spec", {})
+def _default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and SetDefaults_Container: pods' and pod templates' defaults."""
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
     spec.setdefault("securityContext", {})
-    containers = spec.get("containers") or []
-    for container in [*containers, *(spec.get("initContainers") or [])]:
+    # v1's deprecated serviceAccount mirrors serviceAccountName, whichever was sent.
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount")
+    if account:
+        spec["serviceAccountName"] = spec["serviceAccount"] = account
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
         container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
         container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def _default_pod(pod: Obj, *, creating: bool) -> None:
+    spec = pod.setdefault("spec", {})
+    _default_pod_spec(spec)
+    if not spec.get("serviceAccountName"):
+        # The ServiceAccount admission plugin's, for pods only (templates keep what they say).
+        spec["serviceAccountName"] = spec["serviceAccount"] = "default"
+    containers = spec.get("containers") or []
     if creating:
         # Kubernetes discards a new pod's status; with no scheduler or kubelet offline, a pod
         # runs, ready, as soon as it exists.
@@ -380,6 +467,48 @@ def _default_pod(pod: Obj, *, creating: bool) -> None:
                 for c in containers
             ],
         }
+
+
+def _default_deployment(deployment: Obj) -> None:
+    """apps/v1 SetDefaults_Deployment, and the template's pod defaults."""
+    spec = deployment.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    template = spec.setdefault("template", {})
+    _default_pod_spec(template.setdefault("spec", {}))
+
+
+def deployment_status(deployment: Obj, generation: int | None) -> Obj:
+    """The status of a Deployment rolled out at once (see the module's docstring), for the
+    object the store will hold at ``generation``."""
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    name = deployment["metadata"].get("name", "")
+    status: Obj = {"observedGeneration": generation}
+    if replicas:  # Kubernetes leaves zero counts out
+        for counted in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"):
+            status[counted] = replicas
+    status["conditions"] = [
+        {
+            "type": "Available",
+            "status": "True",
+            "reason": "MinimumReplicasAvailable",
+            "message": "Deployment has minimum availability.",
+        },
+        {
+            "type": "Progressing",
+            "status": "True",
+            "reason": "NewReplicaSetAvailable",
+            "message": f'Deployment "{name}" has successfully progressed.',
+        },
+    ]
+    return status
 
 
 def _default_secret(secret: Obj) -> None:
@@ -404,6 +533,8 @@ def apply_defaults(resource: ResourceType, obj: Obj, *, creating: bool) -> None:
         _default_pod(obj, creating=creating)
     elif resource.plural == "secrets":
         _default_secret(obj)
+    elif resource.key == DEPLOYMENTS:
+        _default_deployment(obj)
 
 
 # --- the Table form kubectl get prints ---------------------------------------------------
@@ -494,6 +625,38 @@ def _pdb_cells(pdb: Obj, age: str) -> list[Any]:
     ]
 
 
+def _selector_string(selector: Mapping[str, Any] | None) -> str:
+    """metav1.LabelSelectorAsSelector(selector).String(): requirements sorted by key."""
+    if selector is None:
+        return ""
+    requirements = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        values = ",".join(sorted(expression.get("values") or []))
+        shown = {
+            "In": f"{key} in ({values})",
+            "NotIn": f"{key} notin ({values})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }.get(operator, "<invalid>")
+        requirements.append((key, shown))
+    return ",".join(shown for _, shown in sorted(requirements, key=lambda r: r[0]))
+
+
+def _deployment_cells(deployment: Obj, age: str) -> list[Any]:
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        age,
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        _selector_string(spec.get("selector")),
+    ]
+
+
 def _role_ref(binding: Obj, age: str) -> list[Any]:
     ref = binding.get("roleRef") or {}
     return [f"{ref.get('kind', '')}/{ref.get('name', '')}", age]
@@ -531,6 +694,18 @@ _COLUMNS: dict[str, tuple[list[Obj], _Cells]] = {
         _pod_cells,
     ),
     "nodes": ([_column("Status"), _column("Roles"), AGE, _column("Version")], _node_cells),
+    DEPLOYMENTS: (
+        [
+            _column("Ready"),
+            _column("Up-to-date"),
+            _column("Available"),
+            AGE,
+            _column("Containers", priority=1),
+            _column("Images", priority=1),
+            _column("Selector", priority=1),
+        ],
+        _deployment_cells,
+    ),
     "poddisruptionbudgets.policy": (
         [
             _column("Min Available"),
@@ -586,15 +761,17 @@ def table(
 
 # --- protobuf request bodies -------------------------------------------------------------
 #
-# kubectl 1.32's typed clients (create namespace/serviceaccount/configmap/secret/role...,
-# drain's evictions, auth can-i) send protobuf and do not fall back to JSON on 415, so the
-# server decodes the kinds they send. Field numbers are those of Kubernetes' generated.proto
-# files. Responses stay JSON: every client accepts it.
+# kubectl 1.32's typed clients (create namespace/serviceaccount/configmap/secret/role/
+# deployment..., drain's evictions, auth can-i) send protobuf and do not fall back to JSON on
+# 415, so the server decodes the kinds they send. Field numbers are those of Kubernetes'
+# generated.proto files. Responses stay JSON: every client accepts it.
 
 PROTOBUF_MAGIC = b"k8s\x00"
 
 # message -> field number -> (JSON name, type, repeated). Types: "string", "bytes", "int",
 # "bool", "time", "intstr", "map" (string -> string), "bytemap" (string -> base64), or a message.
+# A type ending in "?" is a Go pointer: a zero value was set on purpose (replicas: 0) and is kept,
+# as JSON keeps it.
 _Field = tuple[str, str, bool]
 _SCHEMAS: dict[str, dict[int, _Field]] = {
     "TypeMeta": {1: ("apiVersion", "string", False), 2: ("kind", "string", False)},
@@ -694,6 +871,50 @@ _SCHEMAS: dict[str, dict[int, _Field]] = {
         1: ("metadata", "ObjectMeta", False),
         2: ("subjects", "Subject", True),
         3: ("roleRef", "RoleRef", False),
+    },
+    "Deployment": {
+        1: ("metadata", "ObjectMeta", False),
+        2: ("spec", "DeploymentSpec", False),
+    },
+    "DeploymentSpec": {
+        1: ("replicas", "int?", False),
+        2: ("selector", "LabelSelector", False),
+        3: ("template", "PodTemplateSpec", False),
+        4: ("strategy", "DeploymentStrategy", False),
+        5: ("minReadySeconds", "int", False),
+        6: ("revisionHistoryLimit", "int?", False),
+        7: ("paused", "bool", False),
+        9: ("progressDeadlineSeconds", "int?", False),
+    },
+    "DeploymentStrategy": {
+        1: ("type", "string", False),
+        2: ("rollingUpdate", "RollingUpdateDeployment", False),
+    },
+    "RollingUpdateDeployment": {
+        1: ("maxUnavailable", "intstr", False),
+        2: ("maxSurge", "intstr", False),
+    },
+    "PodTemplateSpec": {
+        1: ("metadata", "ObjectMeta", False),
+        2: ("spec", "PodSpec", False),
+    },
+    # what kubectl create deployment sets (--image, --port, -- command)
+    "PodSpec": {2: ("containers", "Container", True)},
+    "Container": {
+        1: ("name", "string", False),
+        2: ("image", "string", False),
+        3: ("command", "string", True),
+        4: ("args", "string", True),
+        5: ("workingDir", "string", False),
+        6: ("ports", "ContainerPort", True),
+        14: ("imagePullPolicy", "string", False),
+    },
+    "ContainerPort": {
+        1: ("name", "string", False),
+        2: ("hostPort", "int", False),
+        3: ("containerPort", "int", False),
+        4: ("protocol", "string", False),
+        5: ("hostIP", "string", False),
     },
     "PodDisruptionBudget": {
         1: ("metadata", "ObjectMeta", False),
@@ -830,12 +1051,13 @@ def _message(data: bytes, schema: str, *, keep_defaults: bool = False) -> Obj:
         if number not in fields:
             continue  # a field this server does not use
         name, kind, repeated = fields[number]
-        decoded = _scalar(kind, value)
+        pointer = kind.endswith("?")
+        decoded = _scalar(kind.removesuffix("?"), value)
         if kind in ("map", "bytemap"):
             out.setdefault(name, {}).update(decoded)
         elif repeated:
             out.setdefault(name, []).append(decoded)
-        elif decoded is not None and (keep_defaults or decoded not in ("", 0, False)):
+        elif decoded is not None and (keep_defaults or pointer or decoded not in ("", 0, False)):
             # Proto writes empty singular fields that JSON omits: drop them alike.
             out[name] = decoded
     return out

@@ -39,7 +39,14 @@ from eksops.local.kube import eviction, patch, resources
 from eksops.local.kube.identity import RequestAttributes, UserInfo
 from eksops.local.kube.pki import ClusterPki
 from eksops.local.kube.resources import ResourceType
-from eksops.local.kube.store import ApiError, Obj, ObjectStore, bad_request, not_found
+from eksops.local.kube.store import (
+    ApiError,
+    Obj,
+    ObjectStore,
+    bad_request,
+    next_generation,
+    not_found,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -484,8 +491,7 @@ class KubeApiServer:
         if resource.namespaced and self.store.find("namespaces", "", namespace) is None:
             raise not_found("namespaces", namespace)
         resources.apply_defaults(resource, obj, creating=True)
-        if resource.key == eviction.PDBS:
-            obj["status"] = eviction.pdb_status(self.store, obj)
+        self._controlled_status(resource, None, obj)
         created = self.store.create(resource.key, obj, dry_run=dry_run)
         if not dry_run:
             self._after_write(resource, created, creating=True)
@@ -512,8 +518,8 @@ class KubeApiServer:
             current = self.store.get(resource.key, namespace, name)
             obj = _with_status_rules(resource, current, obj, status_only=status_only)
             resources.apply_defaults(resource, obj, creating=False)
-            if resource.key == eviction.PDBS:
-                obj["status"] = eviction.pdb_status(self.store, obj)
+            resources.validate_content(resource, obj)
+            self._controlled_status(resource, current, obj)
             updated = self.store.update(resource.key, obj, dry_run=dry_run)
         if not dry_run:
             self._after_write(resource, updated, creating=False)
@@ -565,8 +571,8 @@ class KubeApiServer:
             resources.check_kind(resource, patched)
             patched = _with_status_rules(resource, current, patched, status_only=status_only)
             resources.apply_defaults(resource, patched, creating=False)
-            if resource.key == eviction.PDBS:
-                patched["status"] = eviction.pdb_status(self.store, patched)
+            resources.validate_content(resource, patched)
+            self._controlled_status(resource, current, patched)
             return patched
 
         updated = self.store.modify(resource.key, namespace, name, change, dry_run=dry_run)
@@ -596,6 +602,14 @@ class KubeApiServer:
         if not dry_run and resource.plural == "pods":
             eviction.refresh_budgets(self.store, namespace)
         return deleted
+
+    def _controlled_status(self, resource: ResourceType, current: Obj | None, obj: Obj) -> None:
+        """The status a controller keeps, written with ``obj`` (which replaces ``current``, or is
+        new): a PDB's count of its pods, a Deployment's finished rollout."""
+        if resource.key == eviction.PDBS:
+            obj["status"] = eviction.pdb_status(self.store, obj)
+        elif resource.key == resources.DEPLOYMENTS:
+            obj["status"] = resources.deployment_status(obj, next_generation(current, obj))
 
     def _after_write(self, resource: ResourceType, obj: Obj, *, creating: bool) -> None:
         """The controllers' share: what a write sets off in a real cluster."""

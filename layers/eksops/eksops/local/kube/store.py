@@ -99,15 +99,29 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
+_CAUSE_REASONS = {"Required value": "FieldValueRequired", "Invalid value": "FieldValueInvalid"}
+
+
+def _cause(problem: str) -> Obj:
+    """A StatusCause of a ``<field>: <error type>: ...`` problem; kubectl prints each cause as
+    ``<field>: <message>``."""
+    field_path, _, message = problem.partition(": ")
+    cause: Obj = {"message": message, "field": field_path}
+    reason = _CAUSE_REASONS.get(message.split(":")[0])
+    return {"reason": reason, **cause} if reason else cause
+
+
 def invalid(resource: str, kind: str, name: str, problems: list[str]) -> ApiError:
-    """422, as Kubernetes answers an object that fails validation."""
+    """422, as Kubernetes answers an object that fails validation: the group-qualified kind
+    (``Deployment.apps "web" is invalid: ...``) and the problems (``<field>: <error type>:
+    <detail>``), bracketed when several."""
     _, group = _qualified(resource)
-    details: Obj = {"name": name, "kind": kind, "causes": [{"message": p} for p in problems]}
+    details: Obj = {"name": name, "kind": kind, "causes": [_cause(p) for p in problems]}
     if group:
         details["group"] = group
-    return ApiError(
-        422, "Invalid", f'{kind} "{name}" is invalid: ' + "; ".join(problems), details=details
-    )
+    qualified = f"{kind}.{group}" if group else kind
+    listed = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {listed}', details=details)
 
 
 STALE = (
@@ -229,12 +243,24 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _spec_changed(old: Obj, new: Obj) -> bool:
+def _spec_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """What bumps metadata.generation: anything but metadata and status."""
     ignored = {"metadata", "status"}
     return {k: v for k, v in old.items() if k not in ignored} != {
         k: v for k, v in new.items() if k not in ignored
     }
+
+
+def next_generation(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> int | None:
+    """The metadata.generation the store gives ``new`` when it replaces ``old`` (``None``: when
+    it creates ``new``): kinds with a spec start at 1 and count the writes that change anything
+    but metadata and status; kinds without one (ConfigMaps and the like) have none."""
+    if old is None:
+        return 1 if "spec" in new else None
+    generation = (old.get("metadata") or {}).get("generation")
+    if generation is None:
+        return None
+    return generation + 1 if _spec_changed(old, new) else generation
 
 
 def _without_version(obj: Obj) -> Obj:
@@ -288,9 +314,9 @@ class ObjectStore:
             metadata.pop("resourceVersion", None)
             metadata["uid"] = str(uuid.uuid4())
             metadata["creationTimestamp"] = timestamp(self._clock())
-            if "spec" in new:
-                # Kinds with a spec track its changes; ConfigMaps and the like have none.
-                metadata["generation"] = 1
+            generation = next_generation(None, new)
+            if generation is not None:
+                metadata["generation"] = generation
             if not key[1]:
                 metadata.pop("namespace", None)
             if dry_run:
@@ -353,11 +379,11 @@ class ObjectStore:
             for server_field in ("uid", "creationTimestamp", "deletionTimestamp"):
                 if server_field in old_meta:
                     metadata[server_field] = old_meta[server_field]
-            if "generation" in old_meta:
-                generation = old_meta["generation"]
-                metadata["generation"] = generation + 1 if _spec_changed(old, new) else generation
-            else:
+            generation = next_generation(old, new)
+            if generation is None:
                 metadata.pop("generation", None)
+            else:
+                metadata["generation"] = generation
             if not key[1]:
                 metadata.pop("namespace", None)
             if dry_run or _without_version(new) == _without_version(old):
