@@ -55,7 +55,7 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
         node = next(line for line in lines if line.endswith(f"{zone}   general-{zone}"))
         assert " Ready " in node, node
     # the IRSA binding CreateCluster ran: verified, and the ServiceAccount kubectl reads
-    role = "arn:aws:iam::123456789012:role/eksops/demo-external-dns-external-dns-irsa"
+    role = "arn:aws:iam::123456789012:role/eksops/irsa/demo-external-dns-external-dns-irsa"
     assert f"IRSA             external-dns/external-dns -> {role}" in create
     assert "verified: True (a token of system:serviceaccount:external-dns:external-dns" in create
     assert f'"eks.amazonaws.com/role-arn":"{role}"' in demo.stdout

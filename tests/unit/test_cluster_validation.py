@@ -152,6 +152,9 @@ def test_irsa_items_are_checked_before_the_cluster_exists(account: dict[str, Any
         validate(
             clients, request(account, irsa=[web, pod, irsa_item(account, mode="pod-identity")])
         )
+    shared = irsa_item(account, serviceAccount="other", roleName="shared")
+    with pytest.raises(InvalidInputError, match=r"irsa\[2\]\.roleName: shared is also irsa\[1\]'s"):
+        validate(clients, request(account, irsa=[web, shared, pod | {"roleName": "shared"}]))
     missing = "arn:aws:iam::123456789012:policy/missing"
     with pytest.raises(InvalidInputError, match=rf"irsa\[1\]\.policyArns: no IAM policy {missing}"):
         validate(

@@ -59,7 +59,7 @@ def test_a_new_role_lives_under_eksops_path_tagged_with_its_creator(iam) -> None
     policy = iam.create_policy(PolicyName="read", PolicyDocument=json.dumps(document))
     arn = policy["Policy"]["Arn"]
     role = ensure(iam, request(policyArns=[arn]))
-    assert role.arn == "arn:aws:iam::123456789012:role/eksops/prod-apps-web-irsa"
+    assert role.arn == "arn:aws:iam::123456789012:role/eksops/irsa/prod-apps-web-irsa"
     assert role.created is True
     assert role.attached == [arn]
     assert ensure(iam, request(policyArns=[arn])).attached == []
@@ -167,6 +167,7 @@ def test_irsa_annotates_with_the_role_and_regional_sts_pod_identity_not_at_all()
     assert wanted_annotations(request(), role) == {
         "eks.amazonaws.com/role-arn": role,
         "eks.amazonaws.com/sts-regional-endpoints": "true",
+        "eks.amazonaws.com/audience": None,  # the default: a stale custom one is removed
     }
     assert wanted_annotations(request(audience="vault"), role)["eks.amazonaws.com/audience"] == (
         "vault"

@@ -122,7 +122,7 @@ def test_new_service_account_gets_an_exactly_scoped_role_and_is_verified(account
     assert "AssumeRoleWithWebIdentity" in out["reason"]
     assert out["oidcProvider"]["oidcProviderArn"] == provider_arn
     assert out["oidcProvider"]["created"] is False  # CreateCluster made it; SetupIrsa adopts it
-    assert out["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/eksops/irsa-payments-api-irsa"
+    assert out["roleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/eksops/irsa/irsa-payments-api-irsa"
     assert trust(account, out["roleArn"])["Statement"] == [
         {
             "Effect": "Allow",
@@ -282,7 +282,7 @@ def test_an_existing_role_outside_the_stack_s_scope_is_refused_before_any_change
         done = setup(account, namespace="scope", serviceAccount="app", roleName="outsider")
     assert done.status == "FAILED", done
     assert done.error == "eksops.InvalidInput"
-    assert "roleName: arn:aws:iam::123456789012:role/outsider is outside /eksops/" in (
+    assert "roleName: arn:aws:iam::123456789012:role/outsider is outside /eksops/irsa/" in (
         done.error_message()
     )
     assert "role/shared-*" in done.error_message()
@@ -436,6 +436,20 @@ def test_pod_identity_mode_associates_the_role_and_installs_the_agent(account) -
     assert again.output["verified"] is True
     assert mutations(calls) == []
     assert again.output["association"]["associationId"] == out["association"]["associationId"]
+
+
+def test_pod_identity_is_not_verified_while_an_irsa_annotation_would_win(account) -> None:
+    put_service_account(
+        account, "legacy", "worker", annotations={ROLE_ARN_ANNOTATION: "arn:aws:iam::1:role/x"}
+    )
+    done = setup(account, namespace="legacy", serviceAccount="worker", mode="pod-identity")
+    assert done.status == "SUCCEEDED", done
+    assert done.output["verified"] is False
+    assert "prefer those IRSA credentials" in done.output["reason"]
+    assert "remove the annotation" in done.output["serviceAccountStatus"]["warning"]
+    # nothing of the ServiceAccount was removed: the annotation is the operator's to drop
+    annotations = service_account(account, "legacy", "worker")["metadata"]["annotations"]
+    assert annotations == {ROLE_ARN_ANNOTATION: "arn:aws:iam::1:role/x"}
 
 
 # -- a crash at every Task state, then a re-run ---------------------------------------------------

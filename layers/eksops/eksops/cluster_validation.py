@@ -175,9 +175,19 @@ def check_nodegroups(
 
 def check_irsa(iam: Any, request: CreateClusterInput) -> None:
     """Each irsa item as far as it can be checked without the cluster: its cluster fields, no
-    ServiceAccount bound twice, and its managed policies exist."""
+    ServiceAccount bound twice, no role named twice (the children run at once, and two merges
+    into one trust policy could each write it without the other's statement), and its managed
+    policies exist."""
     bound: dict[tuple[str, str], int] = {}
+    roles: dict[str, int] = {}
     for index, binding in enumerate(irsa_bindings(request)):
+        if (role := binding.role_name) is not None:
+            if role in roles:
+                raise InvalidInputError(
+                    f"irsa[{index}].roleName: {role} is also irsa[{roles[role]}]'s; bind "
+                    "ServiceAccounts to one role with one SetupIrsa execution after another"
+                )
+            roles[role] = index
         service_account = (binding.namespace, binding.service_account)
         if service_account in bound:
             raise InvalidInputError(

@@ -107,3 +107,11 @@ class IrsaConflictError(EksopsError):
     cannot take the statement, an association an add-on owns); nothing was changed."""
 
     error_name = "eksops.IrsaConflict"
+
+
+class NotYetConsistentError(EksopsError):
+    """AWS has not caught up with a change made moments ago (IAM and EKS are eventually
+    consistent: a role just created or trusted, a resource another execution just made). The
+    state machines retry it; nothing was left half-done."""
+
+    error_name = "eksops.NotYetConsistent"

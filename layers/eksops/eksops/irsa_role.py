@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from eksops.errors import IrsaConflictError
+from eksops.errors import IrsaConflictError, NotYetConsistentError
 from eksops.irsa_trust import lint_trust, merged_trust
 from eksops.models.setup_irsa import SetupIrsaInput
-from eksops.ownership import IAM_PATH, iam_tags
+from eksops.ownership import SERVICE_ACCOUNT_ROLE_PATH, iam_tags
 from eksops.service_role import attached_policies, created_by, get_role, policy_document
 
 POLICY_NAME_LIMIT = 128  # IAM's, for inline policy names
@@ -52,7 +52,7 @@ def _create(
     try:
         return iam.create_role(
             RoleName=request.role_name,
-            Path=IAM_PATH,
+            Path=SERVICE_ACCOUNT_ROLE_PATH,
             AssumeRolePolicyDocument=json.dumps(trust),
             Description=(
                 f"{request.mode} role of ServiceAccount {request.namespace}/"
@@ -64,10 +64,13 @@ def _create(
         return None
 
 
-def _merge_trust(iam: Any, role: dict[str, Any], statement: dict[str, Any]) -> bool:
+def _merge_trust(
+    iam: Any, role: dict[str, Any], statement: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """The role's trust with ``statement`` merged in, and whether it had to be written."""
     trust, changed = merged_trust(policy_document(role["AssumeRolePolicyDocument"]), statement)
     if not changed:
-        return False
+        return trust, False
     try:
         iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(trust))
     except (
@@ -79,7 +82,7 @@ def _merge_trust(iam: Any, role: dict[str, Any], statement: dict[str, Any]) -> b
             f"{statement['Principal']}: {exc.response['Error']['Message']}; nothing was changed "
             "(give roleName of another role, or trim its trust policy)"
         ) from None
-    return True
+    return trust, True
 
 
 def _ensure_inline_policy(iam: Any, role_name: str, name: str, document: dict[str, Any]) -> None:
@@ -107,14 +110,12 @@ def ensure_irsa_role(
     """The role ``request.role_name`` trusting ``statement`` with the input's policies.
     ``issuer``/``provider_arn`` (mode irsa) let the role's web-identity statements be linted."""
     assert request.role_name is not None, "ValidateInput fills in roleName"
-    role, new = get_role(iam, request.role_name), False
-    if role is None:
-        role = _create(iam, request, statement, tags)
-        new = role is not None
+    role = get_role(iam, request.role_name) or _create(iam, request, statement, tags)
     if role is None:  # a concurrent execution made it: merge into it as into any existing role
         role = get_role(iam, request.role_name)
-        assert role is not None, "CreateRole said it exists, GetRole says it does not"
-    trust_updated = not new and _merge_trust(iam, role, statement)
+    if role is None:
+        raise NotYetConsistentError(f"IAM says role {request.role_name} exists, but not GetRole")
+    trust, trust_updated = _merge_trust(iam, role, statement)
     present = attached_policies(iam, request.role_name)
     attached = [arn for arn in request.policy_arns if arn not in present]
     for arn in attached:
@@ -123,13 +124,8 @@ def ensure_irsa_role(
     if request.inline_policy is not None:
         inline = inline_policy_name(request)
         _ensure_inline_policy(iam, request.role_name, inline, request.inline_policy)
-    warnings = []
-    if issuer and provider_arn:
-        current = get_role(iam, request.role_name) if trust_updated else role
-        assert current is not None
-        warnings = lint_trust(
-            policy_document(current["AssumeRolePolicyDocument"]), issuer, provider_arn
-        )
+    # the document just written: GetRole may not show it yet (IAM is eventually consistent)
+    warnings = lint_trust(trust, issuer, provider_arn) if issuer and provider_arn else []
     return IrsaRole(
         role["Arn"], created_by(role, creator), trust_updated, attached, inline, warnings
     )

@@ -12,7 +12,7 @@ from eksops import irsa_trust
 from eksops.eks_cluster import active_cluster, oidc_issuer
 from eksops.errors import ClusterNotReadyError, InvalidInputError
 from eksops.models.setup_irsa import SetupIrsaInput
-from eksops.ownership import IAM_PATH
+from eksops.ownership import SERVICE_ACCOUNT_ROLE_PATH
 from eksops.pod_identity_association import check_association_owner, find_association
 from eksops.service_role import get_role
 
@@ -37,15 +37,18 @@ def check_policies(iam: Any, policy_arns: list[str], field: str) -> None:
 
 
 def check_role_in_scope(role: dict[str, Any], allowed: Sequence[str]) -> None:
-    """An existing role outside eksops's path must be one the stack may manage (its
-    ServiceAccountRoleArns parameter), or IAM would refuse EnsureRole half-way through."""
-    if role["Path"] == IAM_PATH or any(fnmatchcase(role["Arn"], arn) for arn in allowed):
+    """An existing role outside eksops's ServiceAccount path must be one the stack may manage
+    (its ServiceAccountRoleArns parameter), or IAM would refuse EnsureRole half-way through; and
+    never a cluster or node role eksops made."""
+    if role["Path"] == SERVICE_ACCOUNT_ROLE_PATH:
+        return
+    if any(fnmatchcase(role["Arn"], arn) for arn in allowed):
         return
     listed = ", ".join(allowed) or "none"
     raise InvalidInputError(
-        f"roleName: {role['Arn']} is outside {IAM_PATH} and not among the roles this eksops "
-        f"stack may manage (its ServiceAccountRoleArns parameter: {listed}); add it there, or "
-        "leave roleName out for a role eksops makes"
+        f"roleName: {role['Arn']} is outside {SERVICE_ACCOUNT_ROLE_PATH} and not among the roles "
+        f"this eksops stack may manage (its ServiceAccountRoleArns parameter: {listed}); add it "
+        "there, or leave roleName out for a role eksops makes"
     )
 
 
@@ -71,7 +74,9 @@ def validate(
         check_role_in_scope(role, allowed_roles)
     if request.mode == "pod-identity":
         role_arn = (
-            role["Arn"] if role else f"arn:{partition}:iam::{account_id}:role{IAM_PATH}{role_name}"
+            role["Arn"]
+            if role
+            else f"arn:{partition}:iam::{account_id}:role{SERVICE_ACCOUNT_ROLE_PATH}{role_name}"
         )
         association = find_association(
             clients("eks"), request.cluster_name, request.namespace, request.service_account

@@ -25,7 +25,11 @@ from eksops.irsa_trust import (
 from eksops.models.setup_irsa import SetupIrsaInput
 from eksops.pod_identity_association import AGENT_ADDON, find_association
 from eksops.polling import Poll
-from eksops.service_account_binding import read_service_account
+from eksops.service_account_binding import (
+    ROLE_ARN_ANNOTATION,
+    read_service_account,
+    wanted_annotations,
+)
 from eksops.service_role import get_role, policy_document, trusts_service
 
 PROPAGATION_WAIT_SECONDS = 60  # IAM's changes usually reach STS within seconds
@@ -91,6 +95,14 @@ def _denial_hint(iam: Any, request: SetupIrsaInput, role_arn: str, provider_arn:
     return f"the trust admits {', '.join(sorted(allowed))}, not {_subject(request)}"
 
 
+def _missing(request: SetupIrsaInput) -> Verification:
+    return Verification(
+        False,
+        f"no ServiceAccount {request.namespace}/{request.service_account} (check the namespace "
+        "and name; createServiceAccount: true creates it)",
+    )
+
+
 def verify_web_identity(
     core_v1: Any,
     sts: Any,
@@ -100,13 +112,22 @@ def verify_web_identity(
     provider_arn: str,
     poll: Poll | None,
 ) -> Verification:
+    account = read_service_account(core_v1, request.namespace, request.service_account)
+    if account is None:
+        return _missing(request)
+    annotations = account["metadata"].get("annotations") or {}
+    wrong = {
+        key: annotations.get(key)
+        for key, value in wanted_annotations(request, role_arn).items()
+        if annotations.get(key) != value
+    }
+    if wrong:  # e.g. a concurrent binding of the same ServiceAccount to another role won
+        return Verification(
+            False, f"the ServiceAccount's annotations are {wrong}, not this binding's"
+        )
     token = _token(core_v1, request)
     if token is None:
-        return Verification(
-            False,
-            f"no ServiceAccount {request.namespace}/{request.service_account} to request a "
-            "token for (check the namespace and name; createServiceAccount: true creates it)",
-        )
+        return _missing(request)
     try:
         answer = sts.assume_role_with_web_identity(
             RoleArn=role_arn,
@@ -150,8 +171,16 @@ def verify_pod_identity(
     if agent is None or agent["status"] not in INSTALLED:
         status = agent["status"] if agent else "missing"
         return Verification(False, f"add-on {AGENT_ADDON} is {status}")
-    if read_service_account(core_v1, namespace, name) is None:
-        return Verification(False, f"no ServiceAccount {namespace}/{name} for pods to run as")
+    account = read_service_account(core_v1, namespace, name)
+    if account is None:
+        return _missing(request)
+    irsa_role = (account["metadata"].get("annotations") or {}).get(ROLE_ARN_ANNOTATION)
+    if irsa_role:
+        return Verification(
+            False,
+            f"the ServiceAccount is also annotated {ROLE_ARN_ANNOTATION}={irsa_role}, and AWS SDKs "
+            "prefer those IRSA credentials: remove the annotation",
+        )
     return Verification(
         True,
         f"association {association['associationId']} binds {namespace}/{name} to {role_arn}, "

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eksops.errors import NotYetConsistentError
 from eksops.oidc_thumbprint import Thumbprint, issuer_thumbprint
 from eksops.ownership import CREATED_BY_TAG, iam_tags, tag_map
 
@@ -63,8 +64,12 @@ def ensure_oidc_provider(
                 ThumbprintList=[computed.value] if computed.value else [],
                 Tags=iam_tags(tags),
             )["OpenIDConnectProviderArn"]
-        except iam.exceptions.EntityAlreadyExistsException:  # made meanwhile
-            return ensure_oidc_provider(iam, issuer, tags, execution_id, audience, thumbprint)
+        except iam.exceptions.EntityAlreadyExistsException:  # made meanwhile: adopt it
+            arn = find_provider(iam, issuer)
+            if arn is None:
+                raise NotYetConsistentError(
+                    f"IAM says the provider of {issuer} exists, but does not list it"
+                ) from None
     provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     if audience not in provider.get("ClientIDList", []):
         iam.add_client_id_to_open_id_connect_provider(

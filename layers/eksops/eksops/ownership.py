@@ -13,6 +13,9 @@ CLUSTER_TAG = "eksops:cluster"
 CREATED_BY_TAG = "eksops:created-by"
 # IAM roles eksops creates live under this path, so its IAM permissions can be scoped to it.
 IAM_PATH = "/eksops/"
+# ServiceAccount roles (SetupIrsa) apart from the cluster and node roles, so the permission to
+# attach any policy to them cannot reach a node role (whose policies every pod gets via IMDS)
+SERVICE_ACCOUNT_ROLE_PATH = f"{IAM_PATH}irsa/"
 
 
 def creation_tags(cluster_name: str, execution_id: str, tags: Mapping[str, str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from eksops.cluster_addons import FAILED, INSTALLED, describe_addon
 from eksops.eks_cluster import health_issues
-from eksops.errors import AddonFailedError, IrsaConflictError
+from eksops.errors import AddonFailedError, IrsaConflictError, NotYetConsistentError
 from eksops.ownership import CREATED_BY_TAG
 from eksops.polling import Poll, next_poll
 
@@ -47,7 +47,8 @@ def ensure_agent(
             )["addon"]
         except eks.exceptions.ResourceInUseException:  # made meanwhile
             found = describe_addon(eks, cluster, AGENT_ADDON)
-            assert found is not None, "CreateAddon said in use, DescribeAddon says missing"
+        if found is None:
+            raise NotYetConsistentError(f"EKS says add-on {AGENT_ADDON} exists, but not Describe")
     if found["status"] in FAILED:
         raise AddonFailedError(
             f"add-on {AGENT_ADDON} of cluster {cluster} is {found['status']}: "
@@ -101,8 +102,8 @@ def ensure_association(
     found = find_association(eks, cluster, namespace, service_account)
     check_association_owner(found, role_arn)
     previous = None
-    if found is None:
-        try:
+    try:
+        if found is None:
             found = eks.create_pod_identity_association(
                 clusterName=cluster,
                 namespace=namespace,
@@ -110,13 +111,22 @@ def ensure_association(
                 roleArn=role_arn,
                 tags=tags,
             )["association"]
-        except eks.exceptions.ResourceInUseException:  # made meanwhile
-            return ensure_association(eks, cluster, namespace, service_account, role_arn, tags)
-    elif found["roleArn"] != role_arn:
-        previous = found["roleArn"]
-        found = eks.update_pod_identity_association(
-            clusterName=cluster, associationId=found["associationId"], roleArn=role_arn
-        )["association"]
+        elif found["roleArn"] != role_arn:
+            previous = found["roleArn"]
+            found = eks.update_pod_identity_association(
+                clusterName=cluster, associationId=found["associationId"], roleArn=role_arn
+            )["association"]
+    except eks.exceptions.ResourceInUseException:  # made meanwhile: the retry adopts it
+        raise NotYetConsistentError(
+            f"another execution is binding {namespace}/{service_account} right now"
+        ) from None
+    except eks.exceptions.InvalidParameterException as exc:
+        if "trust" not in str(exc).lower():
+            raise
+        # EKS checks the role's trust, which IAM may not show yet right after EnsureRole
+        raise NotYetConsistentError(
+            f"EKS does not see the trust of {role_arn} yet: {exc}"
+        ) from None
     result = {
         "associationId": found["associationId"],
         "associationArn": found["associationArn"],

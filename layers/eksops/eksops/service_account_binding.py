@@ -43,15 +43,19 @@ def read_service_account(core_v1: Any, namespace: str, name: str) -> dict[str, A
     return _read(core_v1.read_namespaced_service_account, name, namespace)
 
 
-def wanted_annotations(request: SetupIrsaInput, role_arn: str) -> dict[str, str]:
+def wanted_annotations(request: SetupIrsaInput, role_arn: str) -> dict[str, str | None]:
     """IRSA: the role, regional STS (the global endpoint is a single-region dependency) and a
     custom audience. Pod Identity needs none: the association binds the role."""
     if request.mode != "irsa":
         return {}
-    wanted = {ROLE_ARN_ANNOTATION: role_arn, REGIONAL_STS_ANNOTATION: "true"}
-    if request.audience != STS_AUDIENCE:  # else pods get sts.amazonaws.com tokens
-        wanted[AUDIENCE_ANNOTATION] = request.audience
-    return wanted
+    # a custom audience is annotated (else pods get sts.amazonaws.com tokens); the default one
+    # is not, and a stale custom one is removed (None deletes a key in a merge patch)
+    audience = None if request.audience == STS_AUDIENCE else request.audience
+    return {
+        ROLE_ARN_ANNOTATION: role_arn,
+        REGIONAL_STS_ANNOTATION: "true",
+        AUDIENCE_ANNOTATION: audience,
+    }
 
 
 def _ensure_namespace(core_v1: Any, namespace: str) -> bool:
@@ -78,6 +82,7 @@ def ensure_service_account(core_v1: Any, request: SetupIrsaInput, role_arn: str)
     namespace, name = request.namespace, request.service_account
     wanted = wanted_annotations(request, role_arn)
     result: dict[str, Any] = {"namespace": namespace, "name": name, "found": True}
+    present = {key: value for key, value in wanted.items() if value is not None}
     account = read_service_account(core_v1, namespace, name)
     if account is None and not request.create_service_account:
         return result | {
@@ -91,13 +96,13 @@ def ensure_service_account(core_v1: Any, request: SetupIrsaInput, role_arn: str)
         body = {
             "metadata": {
                 "name": name,
-                "annotations": wanted,
+                "annotations": present,
                 "labels": {MANAGED_BY_LABEL: "eksops"},
             }
         }
         try:
             core_v1.create_namespaced_service_account(namespace, body)
-            return result | {"created": True, "annotated": sorted(wanted)}
+            return result | {"created": True, "annotated": sorted(present)}
         except ApiException as exc:
             if exc.status != 409:
                 raise
