@@ -8,6 +8,10 @@
 4. CreateClusterStateMachine on the offline account, time-scaled: how late it notices a cluster
    become ACTIVE, with its polls, Lambda invocations and state transitions, against CDK's
    one-minute polling for the same creation times (benchmarks/cluster_creation.py).
+5. PruneSecurityGroupRulesStateMachine on the offline account, 200 groups x 50 rules (about 60 %
+   stale): API calls by operation against the floor, wall time, and the same figures for Cloud
+   Custodian's remove-permissions on the same fixture, with the rules each removed
+   (benchmarks/prune_rules.py; c7n in its own venv, .venv/c7n, installed on first use).
 
 Not part of `make test`: numbers vary with the machine; tests assert behaviour, not time.
 """
@@ -234,6 +238,13 @@ def bench_cluster_creation(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, str(script)], env=env, check=True)
 
 
+def bench_prune_rules(env: dict[str, str]) -> None:
+    """In its own interpreter, like bench_cluster_creation."""
+    script = ROOT / "benchmarks" / "prune_rules.py"
+    sys.stdout.flush()
+    subprocess.run([sys.executable, str(script)], env=env, check=True)
+
+
 def main() -> int:
     compileall.compile_dir(ROOT / "layers" / "eksops" / "eksops", quiet=1)  # as `pip install`
     with tempfile.TemporaryDirectory() as home:
@@ -251,6 +262,7 @@ def main() -> int:
         bench_imports(env, Path(home))
         bench_sizes(env)
         bench_cluster_creation(env)
+        bench_prune_rules(env)
     return 0
 
 

@@ -14,6 +14,7 @@ from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
+from eksops.models.prune_rules import PruneInput, RestoreInput
 from eksops.models.setup_irsa import SetupIrsaInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,8 @@ MODELS: dict[str, type[EventModel]] = {
     "delete_cluster": DeleteClusterInput,
     "join_nodegroup": JoinNodegroupInput,
     "kubeconfig": KubeconfigEvent,
+    "prune_security_group_rules": PruneInput,
+    "restore_security_group_rules": RestoreInput,
     "setup_irsa": SetupIrsaInput,
 }
 

@@ -115,3 +115,17 @@ class NotYetConsistentError(EksopsError):
     state machines retry it; nothing was left half-done."""
 
     error_name = "eksops.NotYetConsistent"
+
+
+class BlastRadiusExceededError(EksopsError):
+    """A remediation would remove more than its limits allow (maxRulesPerGroup,
+    maxRulesPerRun); nothing was recorded or removed. The message carries the plan."""
+
+    error_name = "eksops.BlastRadiusExceeded"
+
+
+class RestoreConflictError(EksopsError):
+    """A rule to restore clashes with one the group has now (same source and ports, other
+    description or tags); it was left as it is."""
+
+    error_name = "eksops.RestoreConflict"

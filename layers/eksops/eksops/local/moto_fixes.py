@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from eksops.local import security_group_rules
+
 
 class _ExecutingBackends:
     """What moto's Step Functions API uses, for its CloudFormation too: with state machine
@@ -49,6 +51,7 @@ def install() -> None:
     StepFunctionsParserBackend.start_execution = start_execution_named
     _install_access_key_lookup()
     _install_oidc_client_ids()
+    security_group_rules.install()  # EC2 security group rules and ELBv2 as the workflows need
     create_function = LambdaFunction.create_from_cloudformation_json.__func__
 
     def create_function_with_all_properties(

@@ -14,6 +14,7 @@ from eksops.models.create_cluster import CreateClusterInput
 from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
+from eksops.models.prune_rules import PruneInput, RestoreInput
 from eksops.models.setup_irsa import SetupIrsaInput
 
 SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
@@ -22,6 +23,8 @@ SCHEMAS: dict[str, type[EventModel]] = {
     "delete-cluster-input": DeleteClusterInput,
     "join-nodegroup-input": JoinNodegroupInput,
     "kubeconfig-event": KubeconfigEvent,
+    "prune-security-group-rules-input": PruneInput,
+    "restore-security-group-rules-input": RestoreInput,
     "setup-irsa-input": SetupIrsaInput,
 }
 

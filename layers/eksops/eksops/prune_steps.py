@@ -1,0 +1,284 @@
+"""The Lambda steps of PruneSecurityGroupRulesStateMachine and
+RestoreSecurityGroupRulesStateMachine. Security groups and load balancers are the target
+account's (targetRoleArn); the ledger and the idempotency records are the ops account's."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from eksops import rule_ledger, security_group_rules, security_group_scan
+from eksops.errors import BlastRadiusExceededError, InvalidInputError, RestoreConflictError
+from eksops.models.prune_rules import PruneInput, RestoreInput, prune_input_from_event
+from eksops.models.remediation_steps import PruneStep, RestoreStep, StartPruneEvent
+from eksops.target_account import TargetAccount, open_target
+
+Opener = Callable[[str | None, str | None], TargetAccount]
+Clock = Callable[[], datetime]
+LEDGER_TABLE_VARIABLE = "RULE_LEDGER_TABLE"
+IDEMPOTENCY_TABLE_VARIABLE = "IDEMPOTENCY_TABLE"
+DEFAULT_MODE_VARIABLE = "PRUNE_DEFAULT_MODE"
+# the stack's blast radius for runs that set none (every event-started run)
+DEFAULT_LIMIT_VARIABLES = {
+    "max_rules_per_group": "PRUNE_MAX_RULES_PER_GROUP",
+    "max_rules_per_run": "PRUNE_MAX_RULES_PER_RUN",
+}
+EVENT_CLAIM_SECONDS = 24 * 3600  # EventBridge redelivers within 24 h at most
+PLAN_SAMPLE = 50  # stale rules listed in the output; the ledger has them all
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ledger(environ: Mapping[str, str]) -> Any:
+    import boto3
+
+    return boto3.resource("dynamodb").Table(environ[LEDGER_TABLE_VARIABLE])
+
+
+def _metric(name: str, value: int) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=value):
+        pass  # flushed (CloudWatch EMF) when the block ends
+
+
+def _claim(event_id: str, execution_id: str, environ: Mapping[str, str]) -> str:
+    """The execution that acts on the EventBridge event ``event_id``: the first to ask
+    (Powertools idempotency: a redelivered event gets the first answer back)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    persistence = DynamoDBPersistenceLayer(table_name=environ[IDEMPOTENCY_TABLE_VARIABLE])
+    config = IdempotencyConfig(
+        event_key_jmespath="eventId", expires_after_seconds=EVENT_CLAIM_SECONDS
+    )
+
+    @idempotent_function(
+        data_keyword_argument="claim", persistence_store=persistence, config=config
+    )
+    def first(claim: dict[str, str]) -> dict[str, str]:
+        return {"executionId": claim["executionId"]}
+
+    return first(claim={"eventId": event_id, "executionId": execution_id})["executionId"]
+
+
+def start_prune(step: StartPruneEvent, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The input from a direct start or an event, with the stack's default mode and blast
+    radius filled in; and, for an event delivered twice, the execution that already acts on
+    it."""
+    request, trigger = prune_input_from_event(step.event)
+    defaults: dict[str, Any] = {
+        field: int(environ[variable])
+        for field, variable in DEFAULT_LIMIT_VARIABLES.items()
+        if getattr(request, field) is None and environ.get(variable)
+    }
+    defaults["mode"] = request.mode or environ.get(DEFAULT_MODE_VARIABLE, "dry-run")
+    request = request.model_copy(update=defaults)
+    claimed_by = step.execution_id
+    if trigger.get("eventId"):
+        claimed_by = _claim(trigger["eventId"], step.execution_id, environ)
+    return {
+        "request": request.model_dump(by_alias=True, exclude_none=True),
+        "trigger": trigger,
+        "duplicate": claimed_by != step.execution_id,
+        "claimedBy": claimed_by,
+    }
+
+
+def _target(request: PruneInput | RestoreInput, opener: Opener) -> TargetAccount:
+    return opener(request.region, request.target_role_arn)
+
+
+def _summary(plans: list[security_group_rules.GroupPlan]) -> dict[str, int]:
+    return {plan.group_id: len(plan.stale) for plan in plans if plan.stale}
+
+
+def plan_prune(
+    step: PruneStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """The stale rules of the groups in scope and the groups under quota pressure; in enforce
+    mode each stale rule is written to the ledger (in full) before any is revoked. Over a blast
+    radius limit nothing is recorded or revoked: BlastRadiusExceeded, with the plan."""
+    request = step.request
+    target = _target(request, opener)
+    ec2 = target.client("ec2")
+    event_started = (step.trigger or {}).get("kind", "direct") != "direct"
+    group_ids, opted_out = security_group_scan.groups_in_scope(
+        ec2, request, clusters_only=event_started
+    )
+    rules = security_group_scan.rules_of(ec2, group_ids) if group_ids else []
+    live = security_group_scan.load_balancer_names(target.client("elbv2")) if rules else set()
+    ledger = _ledger(environ)
+    kept = rule_ledger.kept_rule_ids(ledger)
+    # rules an operator restored are kept (and still count as "remaining" for MTU rules)
+    plans = security_group_rules.plan_groups(rules, live, keep=kept)
+    stale = [entry for plan in plans for entry in plan.stale]
+    result: dict[str, Any] = {
+        "mode": request.mode,
+        "groupsScanned": len(group_ids),
+        "groupsOptedOut": opted_out,
+        "rulesScanned": len(rules),
+        "staleRules": len(stale),
+        "staleByGroup": _summary(plans),
+        "revokeGroups": [plan.group_id for plan in plans if plan.stale],
+        "pressure": security_group_rules.pressure(plans),
+        "sample": [entry.result() for entry in stale[:PLAN_SAMPLE]],
+    }
+    violations = security_group_rules.check_blast_radius(
+        plans, request.max_rules_per_group, request.max_rules_per_run
+    )
+    if violations:
+        raise BlastRadiusExceededError(
+            f"{'; '.join(violations)}: nothing was recorded or revoked; plan: "
+            + json.dumps({k: result[k] for k in ("staleRules", "staleByGroup")})
+        )
+    _metric("StaleRules", len(stale))
+    if request.mode == "enforce" and stale:
+        rule_ledger.record(
+            ledger, step.execution_id, ((entry.rule, entry.reason) for entry in stale), now
+        )
+    return result
+
+
+def revoke_group(
+    step: PruneStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """Revoke the group's recorded rules by ID in one call. Each is marked revoking first, so a
+    retry after a crash knows a missing rule was revoked by this execution (still restorable);
+    a rule someone else deleted meanwhile fails the whole call (InvalidPermission.NotFound): it
+    is marked gone, and the others are revoked."""
+    if step.group_id is None:
+        raise InvalidInputError("RevokeRules needs a groupId")
+    ec2 = _target(step.request, opener).client("ec2")
+    ledger = _ledger(environ)
+    todo = [
+        entry
+        for entry in rule_ledger.entries(ledger, step.execution_id, step.group_id)
+        if entry.status in (rule_ledger.PENDING, rule_ledger.REVOKING)
+    ]
+    for entry in todo:
+        if entry.status == rule_ledger.PENDING:
+            rule_ledger.mark(ledger, entry, rule_ledger.REVOKING, now)
+    ids = [entry.rule_id for entry in todo]
+    missing: set[str] = set()
+    if ids:
+        try:
+            ec2.revoke_security_group_ingress(GroupId=step.group_id, SecurityGroupRuleIds=ids)
+        except ec2.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidPermission.NotFound":
+                raise
+            present = security_group_scan.existing_rule_ids(ec2, step.group_id, ids)
+            missing = set(ids) - present
+            if present:
+                ec2.revoke_security_group_ingress(
+                    GroupId=step.group_id, SecurityGroupRuleIds=sorted(present)
+                )
+    # missing and already revoking: this execution revoked it before a crash
+    gone = {e.rule_id for e in todo if e.rule_id in missing and e.status == rule_ledger.PENDING}
+    for entry in todo:
+        status = rule_ledger.GONE if entry.rule_id in gone else rule_ledger.REVOKED
+        rule_ledger.mark(ledger, entry, status, now)
+    _metric("RulesRevoked", len(ids) - len(gone))
+    return {"groupId": step.group_id, "revoked": len(ids) - len(gone), "gone": len(gone)}
+
+
+def _restorable(step: RestoreStep, ledger: Any) -> list[rule_ledger.LedgerEntry]:
+    request = step.request
+    if request.prune_execution_arn:
+        found = rule_ledger.entries(ledger, request.prune_execution_arn, step.group_id)
+    else:
+        found = rule_ledger.by_rule_ids(ledger, request.rule_ids or [])
+        if step.group_id is not None:
+            found = [entry for entry in found if entry.group_id == step.group_id]
+    return found
+
+
+def plan_restore(step: RestoreStep, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The groups with rules to restore (revoked, not yet restored); unknown rule IDs are an
+    input error."""
+    ledger = _ledger(environ)
+    found = _restorable(step, ledger)
+    request = step.request
+    if request.rule_ids:
+        unknown = sorted(set(request.rule_ids) - {entry.rule_id for entry in found})
+        if unknown:
+            raise InvalidInputError(f"ruleIds: the ledger has no pruned rule {', '.join(unknown)}")
+    elif not found:
+        raise InvalidInputError(
+            f"pruneExecutionArn: the ledger has no rule pruned by {request.prune_execution_arn} "
+            "(a dry run, or an enforce run that found nothing stale, removes nothing)"
+        )
+    todo = [entry for entry in found if entry.status == rule_ledger.REVOKED]
+    return {
+        "groups": sorted({entry.group_id for entry in todo}),
+        "rules": len(todo),
+        "alreadyRestored": sum(entry.status == rule_ledger.RESTORED for entry in found),
+    }
+
+
+def restore_group(
+    step: RestoreStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """Re-authorize each revoked rule of the group exactly (protocol, ports, source,
+    description, tags); one that exists already (a re-run) is recognised and marked."""
+    ec2 = _target(step.request, opener).client("ec2")
+    ledger = _ledger(environ)
+    restored = []
+    for entry in _restorable(step, ledger):
+        if entry.status != rule_ledger.REVOKED:
+            continue
+        rule_id = _authorize(ec2, entry.rule)
+        # kept first: a crash before the mark re-runs this rule, never the other way round
+        rule_ledger.keep(ledger, entry.group_id, rule_id, step.execution_id, now)
+        rule_ledger.mark(
+            ledger,
+            entry,
+            rule_ledger.RESTORED,
+            now,
+            restoredRuleId=rule_id,
+            restoredBy=step.execution_id,
+        )
+        restored.append({"ruleId": entry.rule_id, "restoredRuleId": rule_id})
+    _metric("RulesRestored", len(restored))
+    return {"groupId": step.group_id, "restored": restored}
+
+
+def _authorize(ec2: Any, rule: dict[str, Any]) -> str:
+    """The ID of the rule identical to ``rule``: authorized now, or found (already there)."""
+    parameters: dict[str, Any] = {
+        "GroupId": rule["GroupId"],
+        "IpPermissions": [security_group_rules.restorable_permission(rule)],
+    }
+    tags = security_group_rules.rule_tags(rule)
+    if tags:
+        parameters["TagSpecifications"] = [{"ResourceType": "security-group-rule", "Tags": tags}]
+    try:
+        made = ec2.authorize_security_group_ingress(**parameters)["SecurityGroupRules"]
+        return made[0]["SecurityGroupRuleId"]
+    except ec2.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "InvalidPermission.Duplicate":
+            raise
+    for existing in security_group_scan.rules_of(ec2, [rule["GroupId"]]):
+        if not existing["IsEgress"] and security_group_rules.same_rule(existing, rule):
+            return existing["SecurityGroupRuleId"]
+    raise RestoreConflictError(  # EC2 says duplicate, yet no rule matches exactly
+        f"EC2 has a rule like {rule['SecurityGroupRuleId']} in {rule['GroupId']} (same "
+        "protocol, ports and source) with another description; it was left as it is"
+    )
