@@ -131,6 +131,17 @@ def eventually(check: Callable[[], T], what: str, seconds: float = 60) -> T:
     pytest.fail(f"{what} did not happen within {seconds} s")
 
 
+def invoke_step(account: OfflineAccount, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """One Lambda step of the deployed template called directly, as its state would; its
+    result (a function error fails the test)."""
+    answer = account.client("lambda").invoke(
+        FunctionName=account.resource(function), Payload=json.dumps(event).encode()
+    )
+    result = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, result
+    return result
+
+
 def start(account: OfflineAccount, machine: str, name: str, request: dict[str, Any]) -> str:
     """Start an execution of a state machine of the template (its logical ID)."""
     return account.client("stepfunctions").start_execution(

@@ -19,7 +19,7 @@ from eksops.local.control import call
 from eksops.local.lambda_runtime import INJECTED_FAULT
 
 from tests.support import nlb_rules
-from tests.support.lifecycle import Execution, eventually, run
+from tests.support.lifecycle import Execution, eventually, invoke_step, run
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -185,16 +185,6 @@ def test_within_the_blast_radius_the_limits_let_it_through(account, fleet) -> No
     assert done.output["plan"]["staleRules"] == 5
 
 
-def invoke(account: OfflineAccount, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    """One Lambda step called directly, as its state would."""
-    answer = account.client("lambda").invoke(
-        FunctionName=account.resource(function), Payload=json.dumps(event).encode()
-    )
-    result = json.loads(answer["Payload"].read())
-    assert "FunctionError" not in answer, result
-    return result
-
-
 def enforce_step(fleet: nlb_rules.Fleet, name: str) -> dict[str, Any]:
     execution = f"arn:aws:states:{REGION}:123456789012:execution:{PRUNE}:{name}-{fleet.cluster}"
     return {"request": {"clusterName": fleet.cluster, "mode": "enforce"}, "executionId": execution}
@@ -206,12 +196,12 @@ def test_a_rule_already_gone_is_recorded_and_skipped(account, fleet) -> None:
     ec2 = account.client("ec2")
     step = enforce_step(fleet, "gone")
     execution = step["executionId"]
-    plan = invoke(account, "PlanPruneFunction", step)
+    plan = invoke_step(account, "PlanPruneFunction", step)
     assert plan["staleRules"] == 5
     group = fleet.groups["nodes"]
     victim = fleet.rule_ids["nodes"][2]  # health rule of the deleted load balancer
     ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[victim])
-    result = invoke(account, "RevokeRulesFunction", step | {"groupId": group})
+    result = invoke_step(account, "RevokeRulesFunction", step | {"groupId": group})
     assert result == {"groupId": group, "revoked": 3, "gone": 1}
     statuses = {item["ruleId"]: item["status"] for item in ledger_items(account, execution)}
     assert statuses[victim] == "gone"
@@ -224,7 +214,7 @@ def test_a_revoke_retried_after_a_crash_keeps_its_rules_restorable(account, flee
     ec2 = account.client("ec2")
     original = nlb_rules.rule_set(ec2, all_groups(fleet))
     step = enforce_step(fleet, "crash")
-    invoke(account, "PlanPruneFunction", step)
+    invoke_step(account, "PlanPruneFunction", step)
     group = fleet.groups["nodes"]
     table = (
         account.session()
@@ -242,9 +232,9 @@ def test_a_revoke_retried_after_a_crash_keeps_its_rules_restorable(account, flee
     ec2.revoke_security_group_ingress(
         GroupId=group, SecurityGroupRuleIds=[i["ruleId"] for i in items]
     )
-    result = invoke(account, "RevokeRulesFunction", step | {"groupId": group})
+    result = invoke_step(account, "RevokeRulesFunction", step | {"groupId": group})
     assert result == {"groupId": group, "revoked": 4, "gone": 0}
-    invoke(account, "RevokeRulesFunction", step | {"groupId": fleet.groups["shared"]})
+    invoke_step(account, "RevokeRulesFunction", step | {"groupId": fleet.groups["shared"]})
     restored = restore(account, {"pruneExecutionArn": step["executionId"]})
     assert restored.status == "SUCCEEDED", restored
     assert nlb_rules.rule_set(ec2, all_groups(fleet)) == original
@@ -252,7 +242,7 @@ def test_a_revoke_retried_after_a_crash_keeps_its_rules_restorable(account, flee
 
 def test_event_started_runs_get_the_stack_s_blast_radius(account) -> None:
     event = cloudtrail_event("sg-0123456789abcdef0", str(uuid.uuid4()))
-    started = invoke(account, "StartPruneFunction", {"event": event, "executionId": "first"})
+    started = invoke_step(account, "StartPruneFunction", {"event": event, "executionId": "first"})
     assert started["request"] == {
         "groupIds": ["sg-0123456789abcdef0"],
         "region": REGION,
@@ -261,7 +251,7 @@ def test_event_started_runs_get_the_stack_s_blast_radius(account) -> None:
         "maxRulesPerRun": 1000,
     }
     direct = {"clusterName": "x", "mode": "enforce", "maxRulesPerRun": 7}
-    started = invoke(account, "StartPruneFunction", {"event": direct, "executionId": "second"})
+    started = invoke_step(account, "StartPruneFunction", {"event": direct, "executionId": "second"})
     assert started["request"] == direct | {"maxRulesPerGroup": 60}
 
 

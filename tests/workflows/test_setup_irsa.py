@@ -22,7 +22,7 @@ from eksops.service_role import policy_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.lifecycle import Execution, create, run, vpc_subnets
+from tests.support.lifecycle import Execution, create, invoke_step, run, vpc_subnets
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -301,15 +301,6 @@ def test_wrong_namespace_fails_verification_with_a_clear_reason(account) -> None
     assert store(account).find("namespaces", "", "order") is None
 
 
-def invoke(account: OfflineAccount, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    answer = account.client("lambda").invoke(
-        FunctionName=account.resource(function), Payload=json.dumps(event).encode()
-    )
-    result = json.loads(answer["Payload"].read())
-    assert "FunctionError" not in answer, result
-    return result
-
-
 def test_sts_refuses_a_trust_for_another_namespace_and_the_reason_says_so(account) -> None:
     """SetupIrsa's own trust always admits the ServiceAccount, so the refusal is provoked as a
     concurrent edit would: the trust rewritten for another namespace before VerifyAccess."""
@@ -324,7 +315,7 @@ def test_sts_refuses_a_trust_for_another_namespace_and_the_reason_says_so(accoun
     account.client("iam").update_assume_role_policy(
         RoleName=role_arn.rsplit("/", 1)[1], PolicyDocument=json.dumps(document)
     )
-    validated = invoke(
+    validated = invoke_step(
         account,
         "ValidateIrsaInputFunction",
         {"clusterName": CLUSTER, "namespace": "team-a", "serviceAccount": "app"},
@@ -336,10 +327,10 @@ def test_sts_refuses_a_trust_for_another_namespace_and_the_reason_says_so(accoun
         "provider": first.output["oidcProvider"],
         "roleArn": role_arn,
     }
-    polled = invoke(account, "VerifyIrsaFunction", step)
+    polled = invoke_step(account, "VerifyIrsaFunction", step)
     assert polled["verified"] is False
     assert polled["poll"]["seconds"] > 0  # IAM may still be propagating: look again
-    final = invoke(
+    final = invoke_step(
         account, "VerifyIrsaFunction", step | {"poll": {"attempt": 7, "waited": 60, "seconds": 10}}
     )
     assert "poll" not in final

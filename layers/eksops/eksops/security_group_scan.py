@@ -74,10 +74,7 @@ def rules_of(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
 
 def existing_rule_ids(ec2: Any, group_id: str, rule_ids: list[str]) -> set[str]:
     """Which of ``rule_ids`` the group still has."""
-    pages = ec2.get_paginator("describe_security_group_rules").paginate(
-        Filters=[{"Name": "group-id", "Values": [group_id]}], MaxResults=RULES_PAGE
-    )
-    present = {rule["SecurityGroupRuleId"] for page in pages for rule in page["SecurityGroupRules"]}
+    present = {rule["SecurityGroupRuleId"] for rule in rules_of(ec2, [group_id])}
     return present & set(rule_ids)
 
 
