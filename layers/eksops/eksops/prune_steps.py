@@ -170,9 +170,10 @@ def revoke_group(
         for entry in rule_ledger.entries(ledger, step.execution_id, step.group_id)
         if entry.status in (rule_ledger.PENDING, rule_ledger.REVOKING)
     ]
-    for entry in todo:
-        if entry.status == rule_ledger.PENDING:
-            rule_ledger.mark(ledger, entry, rule_ledger.REVOKING, now)
+    # durable before the revoke: a retry after a crash then knows what this execution revoked
+    pending = [entry for entry in todo if entry.status == rule_ledger.PENDING]
+    todo = [entry for entry in todo if entry.status == rule_ledger.REVOKING]
+    todo += rule_ledger.mark_all(ledger, pending, rule_ledger.REVOKING, now)
     ids = [entry.rule_id for entry in todo]
     missing: set[str] = set()
     if ids:
@@ -188,10 +189,11 @@ def revoke_group(
                     GroupId=step.group_id, SecurityGroupRuleIds=sorted(present)
                 )
     # missing and already revoking: this execution revoked it before a crash
-    gone = {e.rule_id for e in todo if e.rule_id in missing and e.status == rule_ledger.PENDING}
-    for entry in todo:
-        status = rule_ledger.GONE if entry.rule_id in gone else rule_ledger.REVOKED
-        rule_ledger.mark(ledger, entry, status, now)
+    gone = missing & {entry.rule_id for entry in pending}
+    rule_ledger.mark_all(
+        ledger, [e for e in todo if e.rule_id not in gone], rule_ledger.REVOKED, now
+    )
+    rule_ledger.mark_all(ledger, [e for e in todo if e.rule_id in gone], rule_ledger.GONE, now)
     _metric("RulesRevoked", len(ids) - len(gone))
     return {"groupId": step.group_id, "revoked": len(ids) - len(gone), "gone": len(gone)}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class LedgerEntry:
     rule: dict[str, Any]  # as DescribeSecurityGroupRules returned it, tags included
     reason: str
     status: str
+    item: dict[str, Any] = field(repr=False, compare=False)  # as stored, for whole-item writes
 
     @property
     def sort_key(self) -> str:
@@ -43,6 +44,7 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
         json.loads(item["rule"]),
         item["reason"],
         item["status"],
+        item,
     )
 
 
@@ -111,6 +113,20 @@ def mark(table: Any, entry: LedgerEntry, status: str, now: Clock, **extra: str) 
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
     )
+
+
+def mark_all(
+    table: Any, marked: Iterable[LedgerEntry], status: str, now: Clock
+) -> list[LedgerEntry]:
+    """Set many entries' status in batches of 25 (BatchWriteItem; a batch cannot update, so
+    each item is written whole) and return them as stored. Returns once every item is stored:
+    the batch writer resends unprocessed items."""
+    at = now().isoformat()
+    items = [{**entry.item, "status": status, f"{status}At": at} for entry in marked]
+    with table.batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+    return [_entry(item) for item in items]
 
 
 def by_rule_ids(table: Any, rule_ids: Iterable[str]) -> list[LedgerEntry]:

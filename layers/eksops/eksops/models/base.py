@@ -46,6 +46,12 @@ class NestedWorkflowInput(EventModel):
         return self.started_by or execution_id
 
 
+def shortened(value: Any) -> str:
+    """``value`` as text of at most 100 characters, for messages that quote an event."""
+    text = str(value)
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "event"
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from eksops.errors import InvalidInputError
-from eksops.models.base import EventModel, parse_event
+from eksops.models.base import EventModel, parse_event, shortened
 from eksops.models.fields import CLUSTER_NAME_PATTERN, IAM_ROLE_PATTERN, REGION_PATTERN
 
 GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
@@ -115,11 +115,6 @@ def _dig(value: Any, *path: str) -> Any:
     return value
 
 
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 100 else text[:100] + "..."
-
-
 def _authorized_groups(detail: dict[str, Any]) -> list[str]:
     """The groups an AuthorizeSecurityGroupIngress call changed: from the rules it created, or
     (a failed call, such as one over the rules quota, has no response) from its request."""
@@ -168,10 +163,10 @@ def prune_input_from_event(event: Any) -> tuple[PruneInput, dict[str, Any]]:
     elif detail_type == SCHEDULED and source == "aws.events":
         kind = "schedule"
     else:
-        call = f" {_short(event_name)}" if isinstance(event_name, str) else ""
+        call = f" {shortened(event_name)}" if isinstance(event_name, str) else ""
         raise InvalidInputError(
             f"PruneSecurityGroupRules does not act on the event {event_id} "
-            f"({_short(detail_type)}{call} from {_short(source)}); it acts on CloudTrail "
+            f"({shortened(detail_type)}{call} from {shortened(source)}); it acts on CloudTrail "
             "AuthorizeSecurityGroupIngress (aws.ec2) and DeleteLoadBalancer "
             "(aws.elasticloadbalancing), scheduled events, and PruneSecurityGroupRules inputs"
         )
