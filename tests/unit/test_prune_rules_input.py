@@ -122,6 +122,19 @@ def test_the_schema_documents_every_field() -> None:
     assert set(PruneInput.model_json_schema(by_alias=True)["properties"]) == set(FULL_PRUNE)
 
 
+def test_the_schema_gives_the_stack_s_limits_as_the_default() -> None:
+    """StartPrune fills in PruneMaxRulesPerGroup/PruneMaxRulesPerRun for every run that sets no
+    limit, direct or event-started: no run is unlimited, and the schema says so."""
+    properties = PruneInput.model_json_schema(by_alias=True)["properties"]
+    for field, parameter in (
+        ("maxRulesPerGroup", "PruneMaxRulesPerGroup"),
+        ("maxRulesPerRun", "PruneMaxRulesPerRun"),
+    ):
+        description = properties[field]["description"]
+        assert parameter in description, field
+        assert "no limit" not in description, field
+
+
 # --- RestoreInput --------------------------------------------------------------------------------
 
 

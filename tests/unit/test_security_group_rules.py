@@ -6,6 +6,7 @@ radius limits, and turning a pruned rule back into the call that restores it."""
 from __future__ import annotations
 
 import itertools
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +15,13 @@ import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 from eksops.security_group_rules import (
+    BLAST_RADIUS_MESSAGE_LIMIT,
     INBOUND_RULE_QUOTA,
     NLB_RULE_PREFIX,
     GroupPlan,
     NlbRuleLabel,
     StaleRule,
+    blast_radius_message,
     check_blast_radius,
     parse_description,
     plan_groups,
@@ -508,6 +511,59 @@ def test_blast_radius_counts_stale_rules_from_real_plans() -> None:
     assert check_blast_radius(plans, 2, None) == [
         f"{GROUP}: 3 stale rules, more than maxRulesPerGroup 2"
     ]
+
+
+def plan_message(message: str) -> dict[str, Any]:
+    """The plan a BlastRadiusExceeded message carries (the JSON after "plan: ")."""
+    return json.loads(message.split("; plan: ", 1)[1])
+
+
+def test_blast_radius_message_carries_the_counts_and_a_sample_with_reasons() -> None:
+    small = [health(GONE, group=OTHER_GROUP)]
+    big = [health(GONE), client(GONE), mtu(GONE_TOO)]
+    plans = plan_groups(small + big, set())
+    violations = check_blast_radius(plans, 2, 3)
+    message = blast_radius_message(violations, plans)
+    assert message.startswith("; ".join(violations) + ": nothing was recorded or revoked")
+    found = plan_message(message)
+    assert found["staleRules"] == 4
+    assert list(found["staleByGroup"].items()) == [(GROUP, 3), (OTHER_GROUP, 1)]  # most first
+    assert "groupsNotListed" not in found
+    assert [entry["ruleId"] for entry in found["sample"]] == rule_id(*big, *small)
+    assert found["sample"][0] == {
+        "ruleId": big[0]["SecurityGroupRuleId"],
+        "groupId": GROUP,
+        "description": f"{HEALTH}={GONE}",
+        "reason": f"health rule of load balancer {GONE}, which no longer exists",
+    }
+    assert len(plan_message(blast_radius_message(violations, plans, sample=2))["sample"]) == 2
+
+
+def test_blast_radius_message_stays_well_under_the_cause_limit() -> None:
+    """Step Functions keeps 32,768 characters of a cause: the Lambda error JSON, the message in
+    it escaped, and a stack trace. Thousands of groups of long descriptions still fit."""
+    long = f"{HEALTH}={GONE}"
+    plans = [
+        GroupPlan(
+            f"sg-{index:017x}",
+            60,
+            [StaleRule(rule(long, group=f"sg-{index:017x}"), "x" * 300) for _ in range(60)],
+        )
+        for index in range(2000)
+    ]
+    violations = check_blast_radius(plans, 59, 1000)
+    assert len(violations) == 2001
+    message = blast_radius_message(violations, plans)
+    assert len(message) <= BLAST_RADIUS_MESSAGE_LIMIT
+    assert "1981 more violations" in message
+    cause = json.dumps({"errorMessage": message, "errorType": "eksops.BlastRadiusExceeded"})
+    assert len(cause) < 32_768 - 8_000  # room for the stack trace
+    found = plan_message(message)
+    assert found["staleRules"] == 120_000
+    listed = len(found["staleByGroup"])
+    assert 0 < listed <= 100
+    assert found["groupsNotListed"] == 2000 - listed
+    assert all(count == 60 for count in found["staleByGroup"].values())
 
 
 # --- restoring -----------------------------------------------------------------------------------

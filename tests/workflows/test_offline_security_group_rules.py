@@ -332,13 +332,24 @@ def test_revoke_by_rule_ids_is_all_or_nothing(ec2, vpc: dict) -> None:
     ][0]["SecurityGroupRuleId"]
     outbound = rules_of(ec2, group, egress=True)[0]["SecurityGroupRuleId"]
 
+    # by rule IDs, AWS names the first one the group does not have (in that direction)
     for stranger in ("sgr-0123456789abcdef0", elsewhere, outbound):
         with pytest.raises(ClientError) as caught:
             ec2.revoke_security_group_ingress(
-                GroupId=group, SecurityGroupRuleIds=[client, stranger]
+                GroupId=group, SecurityGroupRuleIds=[client, stranger, "sgr-0fedcba9876543210"]
             )
-        assert error_of(caught)[0] == "InvalidPermission.NotFound"
+        assert error_of(caught) == (
+            "InvalidSecurityGroupRuleId.NotFound",
+            f"The security group rule ID '{stranger}' does not exist",
+        )
         assert len(rules_of(ec2, group)) == 3  # nothing revoked
+    # by properties, a rule the group does not have is InvalidPermission.NotFound
+    with pytest.raises(ClientError) as caught:
+        ec2.revoke_security_group_ingress(
+            GroupId=group, IpPermissions=[*nlb_rules()[:1], *nlb_rules("10.9.0.0/16")[:1]]
+        )
+    assert error_of(caught)[0] == "InvalidPermission.NotFound"
+    assert len(rules_of(ec2, group)) == 3
 
     answer = ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[client, health])
     assert answer["Return"] is True
@@ -351,7 +362,11 @@ def test_revoke_by_rule_ids_is_all_or_nothing(ec2, vpc: dict) -> None:
     assert {tag["ResourceId"] for tag in tags["Tags"]} == {mtu}  # tags went with their rules
     with pytest.raises(ClientError) as caught:
         ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[client])
-    assert error_of(caught)[0] == "InvalidPermission.NotFound"
+    assert error_of(caught)[0] == "InvalidSecurityGroupRuleId.NotFound"
+    ec2.delete_security_group(GroupId=group)
+    with pytest.raises(ClientError) as caught:
+        ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[mtu])
+    assert error_of(caught)[0] == "InvalidGroup.NotFound"
 
 
 def test_tags_and_modification_of_rules(ec2, vpc: dict) -> None:

@@ -17,6 +17,7 @@ from boto3.dynamodb.conditions import Key
 from eksops.local.account import OfflineAccount
 from eksops.local.control import call
 from eksops.local.lambda_runtime import INJECTED_FAULT
+from eksops.local.template import load_template
 
 from tests.support import nlb_rules
 from tests.support.lifecycle import Execution, eventually, invoke_step, run
@@ -58,13 +59,33 @@ def all_groups(fleet: nlb_rules.Fleet) -> list[str]:
     return sorted(fleet.groups.values())
 
 
-def ledger_items(account: OfflineAccount, execution_arn: str) -> list[dict[str, Any]]:
-    table = (
+def ledger_table(account: OfflineAccount) -> Any:
+    return (
         account.session()
         .resource("dynamodb", endpoint_url=account.endpoint_url)
         .Table(account.resource("RuleLedgerTable"))
     )
+
+
+def ledger_items(account: OfflineAccount, execution_arn: str) -> list[dict[str, Any]]:
+    table = ledger_table(account)
     return table.query(KeyConditionExpression=Key("executionArn").eq(execution_arn))["Items"]
+
+
+def statuses(account: OfflineAccount, execution_arn: str) -> dict[str, str]:
+    return {item["ruleId"]: item["status"] for item in ledger_items(account, execution_arn)}
+
+
+def mark_revoking(account: OfflineAccount, items: list[dict[str, Any]]) -> None:
+    """What a RevokeGroupRules attempt does first, before its revoke call."""
+    table = ledger_table(account)
+    for item in items:
+        table.update_item(
+            Key={"executionArn": item["executionArn"], "groupKey": item["groupKey"]},
+            UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": "revoking"},
+        )
 
 
 def test_dry_run_reports_exactly_the_stale_rules_and_changes_nothing(account, fleet) -> None:
@@ -165,7 +186,16 @@ def test_over_the_blast_radius_nothing_is_revoked(account, fleet, limits, violat
     assert done.status == "FAILED", done
     assert done.error == "eksops.BlastRadiusExceeded"
     assert violation in done.error_message()
-    assert fleet.groups["nodes"] in done.error_message()  # the plan is in the failure
+    # the plan is in the failure: counts per group, and the stale rules with their reasons
+    plan = json.loads(done.error_message().split("; plan: ", 1)[1])
+    assert plan["staleRules"] == 5
+    assert plan["staleByGroup"] == {fleet.groups["nodes"]: 4, fleet.groups["shared"]: 1}
+    assert {rule["ruleId"] for rule in plan["sample"]} == fleet.stale_ids()
+    shared = next(rule for rule in plan["sample"] if rule["groupId"] == fleet.groups["shared"])
+    assert shared["description"] == f"{nlb_rules.NLB}client={fleet.cluster}-gone2"
+    assert shared["reason"] == (
+        f"client rule of load balancer {fleet.cluster}-gone2, which no longer exists"
+    )
     assert nlb_rules.rule_ids(ec2, all_groups(fleet)) == before
     assert ledger_items(account, done.arn) == []
     assert not [c.action for c in calls if c.action.startswith("ec2:Revoke")]
@@ -216,19 +246,8 @@ def test_a_revoke_retried_after_a_crash_keeps_its_rules_restorable(account, flee
     step = enforce_step(fleet, "crash")
     invoke_step(account, "PlanPruneFunction", step)
     group = fleet.groups["nodes"]
-    table = (
-        account.session()
-        .resource("dynamodb", endpoint_url=account.endpoint_url)
-        .Table(account.resource("RuleLedgerTable"))
-    )
     items = [i for i in ledger_items(account, step["executionId"]) if i["groupId"] == group]
-    for item in items:  # what the crashed attempt did: marked, then revoked
-        table.update_item(
-            Key={"executionArn": item["executionArn"], "groupKey": item["groupKey"]},
-            UpdateExpression="SET #s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": "revoking"},
-        )
+    mark_revoking(account, items)  # what the crashed attempt did: marked, then revoked
     ec2.revoke_security_group_ingress(
         GroupId=group, SecurityGroupRuleIds=[i["ruleId"] for i in items]
     )
@@ -238,6 +257,122 @@ def test_a_revoke_retried_after_a_crash_keeps_its_rules_restorable(account, flee
     restored = restore(account, {"pruneExecutionArn": step["executionId"]})
     assert restored.status == "SUCCEEDED", restored
     assert nlb_rules.rule_set(ec2, all_groups(fleet)) == original
+
+
+def test_a_group_deleted_before_the_revoke_has_every_rule_gone(account, fleet) -> None:
+    """RevokeSecurityGroupIngress on a deleted group is InvalidGroup.NotFound: its rules went
+    with it, none was revoked by this execution, and the step succeeds."""
+    ec2 = account.client("ec2")
+    step = enforce_step(fleet, "deleted")
+    invoke_step(account, "PlanPruneFunction", step)
+    group = fleet.groups["nodes"]
+    ec2.delete_security_group(GroupId=group)
+    result = invoke_step(account, "RevokeRulesFunction", step | {"groupId": group})
+    assert result == {"groupId": group, "revoked": 0, "gone": 4}
+    found = statuses(account, step["executionId"])
+    assert {found[rule_id] for rule_id in fleet.stale_ids() & set(fleet.rule_ids["nodes"])} == {
+        "gone"
+    }
+
+
+def test_restore_by_rule_id_finds_the_prune_that_revoked_it(account, fleet) -> None:
+    """Two prunes overlap: the first revokes a rule, the second (recorded later) finds it gone.
+    Restoring the rule by ID restores what the first revoked."""
+    ec2 = account.client("ec2")
+    original = nlb_rules.rule_set(ec2, all_groups(fleet))
+    first, second = enforce_step(fleet, "first"), enforce_step(fleet, "second")
+    invoke_step(account, "PlanPruneFunction", first)
+    invoke_step(account, "PlanPruneFunction", second)
+    group, (shared,) = fleet.groups["shared"], fleet.rule_ids["shared"][:1]
+    assert invoke_step(account, "RevokeRulesFunction", first | {"groupId": group})["revoked"] == 1
+    assert invoke_step(account, "RevokeRulesFunction", second | {"groupId": group})["gone"] == 1
+    assert statuses(account, first["executionId"])[shared] == "revoked"
+    assert statuses(account, second["executionId"])[shared] == "gone"
+
+    done = restore(account, {"ruleIds": [shared]})
+    assert done.status == "SUCCEEDED", done
+    assert done.output["rules"] == 1
+    assert nlb_rules.rule_set(ec2, [group]) == {rule for rule in original if rule[0] == group}
+    assert statuses(account, first["executionId"])[shared] == "restored"
+    again = restore(account, {"ruleIds": [shared]})
+    assert (again.output["rules"], again.output["alreadyRestored"]) == (0, 1)
+
+
+def test_rules_left_revoking_are_restored_whether_or_not_the_revoke_happened(
+    account, fleet
+) -> None:
+    """A RevokeGroupRules that marked its rules revoking and then died for good (not retried):
+    the revoke may or may not have happened. Restore re-creates the rules that are missing and
+    adopts, with their own IDs, those that are still there."""
+    ec2 = account.client("ec2")
+    original = nlb_rules.rule_set(ec2, all_groups(fleet))
+    step = enforce_step(fleet, "stuck")
+    invoke_step(account, "PlanPruneFunction", step)
+    group = fleet.groups["nodes"]
+    items = [i for i in ledger_items(account, step["executionId"]) if i["groupId"] == group]
+    assert len(items) == 4
+    mark_revoking(account, items)
+    revoked = sorted(item["ruleId"] for item in items)[:2]
+    ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=revoked)
+
+    done = restore(account, {"pruneExecutionArn": step["executionId"]})
+    assert done.status == "SUCCEEDED", done
+    assert done.output["rules"] == 4
+    assert nlb_rules.rule_set(ec2, all_groups(fleet)) == original
+    (restored,) = done.output["restored"]
+    adopted = {r["ruleId"] for r in restored["restored"] if r["ruleId"] == r["restoredRuleId"]}
+    assert adopted == {item["ruleId"] for item in items} - set(revoked)
+    found = statuses(account, step["executionId"])
+    assert {found[item["ruleId"]] for item in items} == {"restored"}
+    # restored rules are kept: the next prune of the cluster leaves the group's four alone
+    swept = prune(account, {"clusterName": fleet.cluster, "mode": "dry-run"})
+    assert swept.output["plan"]["staleByGroup"] == {fleet.groups["shared"]: 1}
+
+
+def test_a_conflicting_rule_does_not_stop_the_rest_of_its_group(account, fleet) -> None:
+    """Someone re-created one pruned rule with another description: Restore puts back the
+    group's other rules, then fails naming that one; it stays revoked, and once the clash is
+    resolved a re-run restores it."""
+    ec2 = account.client("ec2")
+    original = nlb_rules.rule_set(ec2, all_groups(fleet))
+    pruned = prune(account, {"clusterName": fleet.cluster, "mode": "enforce"})
+    assert pruned.status == "SUCCEEDED", pruned
+    group = fleet.groups["nodes"]
+    stale = fleet.stale_ids() & set(fleet.rule_ids["nodes"])
+    clash = min(stale)  # the group's first rule to restore: the others come after it
+    spec = fleet.specs["nodes"][fleet.rule_ids["nodes"].index(clash)]
+    manual = ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": spec.protocol,
+                "FromPort": spec.ports[0],
+                "ToPort": spec.ports[1],
+                "IpRanges": [{"CidrIp": spec.cidr, "Description": "put back by hand"}],
+            }
+        ],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+
+    done = restore(account, {"pruneExecutionArn": pruned.arn})
+    assert done.status == "FAILED", done
+    assert done.error == "eksops.RestoreConflict"
+    message = done.error_message()
+    assert f"1 rules of {group} could not be restored" in message
+    assert f"{clash}: the group has a rule with the same protocol, ports and source" in message
+    assert "3 others were restored" in message
+    found = statuses(account, pruned.arn)
+    assert found[clash] == "revoked"
+    assert {found[rule_id] for rule_id in stale - {clash}} == {"restored"}
+    now = nlb_rules.rule_set(ec2, [group])
+    assert now - {rule for rule in original if rule[0] == group} == {
+        (group, False, spec.protocol, *spec.ports, spec.cidr, "put back by hand", frozenset())
+    }
+
+    ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[manual])
+    rerun = restore(account, {"pruneExecutionArn": pruned.arn})
+    assert rerun.status == "SUCCEEDED", rerun
+    assert nlb_rules.rule_set(ec2, all_groups(fleet)) == original
+    assert set(statuses(account, pruned.arn).values()) == {"restored"}
 
 
 def test_event_started_runs_get_the_stack_s_blast_radius(account) -> None:
@@ -290,6 +425,39 @@ def test_an_event_for_a_group_of_no_cluster_leaves_it_alone(account, fleet) -> N
     # an operator who lists it means it: its rule of a deleted load balancer is stale then
     listed = prune(account, {"groupIds": [outsider]})
     assert listed.output["plan"]["staleByGroup"] == {outsider: 1}
+
+
+def test_an_event_naming_a_deleted_group_prunes_the_others(account, fleet) -> None:
+    """The group an AuthorizeSecurityGroupIngress event names was deleted before the prune ran:
+    an event-started run leaves it out and reports it; a direct run naming it is refused."""
+    ec2 = account.client("ec2")
+    deleted = ec2.create_security_group(
+        GroupName=f"{fleet.cluster}-deleted",
+        Description="deleted before the prune",
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [{"Key": f"kubernetes.io/cluster/{fleet.cluster}", "Value": "owned"}],
+            }
+        ],
+    )["GroupId"]
+    ec2.delete_security_group(GroupId=deleted)
+    event = cloudtrail_event(fleet.groups["nodes"], str(uuid.uuid4()))
+    event["detail"]["responseElements"]["securityGroupRuleSet"]["items"].append(
+        {"groupId": deleted, "securityGroupRuleId": "sgr-0bbbbbbbbbbbbbbbb"}
+    )
+    done = prune(account, event)
+    assert done.status == "SUCCEEDED", done
+    plan = done.output["plan"]
+    assert plan["groupsMissing"] == [deleted]
+    assert plan["staleByGroup"] == {fleet.groups["nodes"]: 4}
+
+    direct = prune(account, {"groupIds": [fleet.groups["nodes"], deleted]})
+    assert direct.status == "FAILED", direct
+    assert direct.error == "eksops.InvalidInput"
+    assert deleted in direct.error_message()
+    listed = prune(account, {"groupIds": [fleet.groups["nodes"]]})
+    assert listed.output["plan"]["groupsMissing"] == []
 
 
 def test_the_same_event_delivered_twice_acts_once(account, fleet) -> None:
@@ -428,6 +596,25 @@ def test_every_lambda_task_is_covered() -> None:
             if state["Type"] == "Task" and state["Resource"].startswith("${")
         }
         assert found == tasks
+
+
+def test_each_lambda_task_outlasts_its_function() -> None:
+    """A Task whose TimeoutSeconds is no more than its function's Timeout can fail with
+    States.Timeout, which no Retry covers, where the Lambda would have timed out
+    (Sandbox.Timedout, retried)."""
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    for machine in ("prune_security_group_rules", "restore_security_group_rules"):
+        definition = json.loads((ROOT / "statemachines" / f"{machine}.asl.json").read_text())
+        states = dict(definition["States"])
+        for state in definition["States"].values():
+            states |= state.get("ItemProcessor", {}).get("States", {})
+        for name, state in states.items():
+            if state["Type"] != "Task" or not state["Resource"].startswith("${"):
+                continue
+            function = state["Resource"][2:-1].removesuffix("Arn")
+            timeout = resources[function]["Properties"]["Timeout"]
+            assert state["TimeoutSeconds"] >= timeout + 30, (name, timeout)
+            assert "Sandbox.Timedout" in state["Retry"][0]["ErrorEquals"], name
 
 
 @pytest.mark.parametrize(

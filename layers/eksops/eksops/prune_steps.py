@@ -4,7 +4,6 @@ account's (targetRoleArn); the ledger and the idempotency records are the ops ac
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,6 +27,13 @@ DEFAULT_LIMIT_VARIABLES = {
 }
 EVENT_CLAIM_SECONDS = 24 * 3600  # EventBridge redelivers within 24 h at most
 PLAN_SAMPLE = 50  # stale rules listed in the output; the ledger has them all
+# RevokeSecurityGroupIngress by rule IDs names a rule the group no longer has with the first
+# code (AWS); InvalidPermission.NotFound is what a revoke by properties answers
+RULE_NOT_FOUND = ("InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound")
+GROUP_NOT_FOUND = "InvalidGroup.NotFound"  # the group is deleted, and its rules with it
+REVOKE_ATTEMPTS = 5  # revokes of a group's rules while others delete some of them meanwhile
+RESTORE_FAILURES_LISTED = 50  # rules a RestoreConflict message names; it counts the rest
+REASON_CHARS = 200  # of an EC2 error message, per rule: the 50 stay well under 32 KB
 
 
 def _now() -> datetime:
@@ -114,9 +120,8 @@ def plan_prune(
     target = _target(request, opener)
     ec2 = target.client("ec2")
     event_started = (step.trigger or {}).get("kind", "direct") != "direct"
-    group_ids, opted_out = security_group_scan.groups_in_scope(
-        ec2, request, clusters_only=event_started
-    )
+    scope = security_group_scan.groups_in_scope(ec2, request, clusters_only=event_started)
+    group_ids = scope.group_ids
     rules = security_group_scan.rules_of(ec2, group_ids) if group_ids else []
     live = security_group_scan.load_balancer_names(target.client("elbv2")) if rules else set()
     ledger = _ledger(environ)
@@ -127,7 +132,8 @@ def plan_prune(
     result: dict[str, Any] = {
         "mode": request.mode,
         "groupsScanned": len(group_ids),
-        "groupsOptedOut": opted_out,
+        "groupsOptedOut": scope.opted_out,
+        "groupsMissing": scope.missing,
         "rulesScanned": len(rules),
         "staleRules": len(stale),
         "staleByGroup": _summary(plans),
@@ -139,16 +145,33 @@ def plan_prune(
         plans, request.max_rules_per_group, request.max_rules_per_run
     )
     if violations:
-        raise BlastRadiusExceededError(
-            f"{'; '.join(violations)}: nothing was recorded or revoked; plan: "
-            + json.dumps({k: result[k] for k in ("staleRules", "staleByGroup")})
-        )
+        raise BlastRadiusExceededError(security_group_rules.blast_radius_message(violations, plans))
     _metric("StaleRules", len(stale))
     if request.mode == "enforce" and stale:
         rule_ledger.record(
             ledger, step.execution_id, ((entry.rule, entry.reason) for entry in stale), now
         )
     return result
+
+
+def _revoke(ec2: Any, group_id: str, rule_ids: list[str]) -> tuple[set[str], bool]:
+    """Revoke those of ``rule_ids`` the group still has. The call is all or nothing: when a rule
+    is missing, the group is read again and the rest revoked. Returns the rule IDs that were
+    missing, and whether the group itself is gone (every rule with it)."""
+    todo, attempts = list(rule_ids), 0
+    while todo:
+        try:
+            ec2.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=todo)
+            break
+        except ec2.exceptions.ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == GROUP_NOT_FOUND:
+                return set(rule_ids), True
+            attempts += 1
+            if code not in RULE_NOT_FOUND or attempts >= REVOKE_ATTEMPTS:
+                raise
+        todo = sorted(security_group_scan.existing_rule_ids(ec2, group_id, todo))
+    return set(rule_ids) - set(todo), False
 
 
 def revoke_group(
@@ -158,9 +181,10 @@ def revoke_group(
     now: Clock = _now,
 ) -> dict[str, Any]:
     """Revoke the group's recorded rules by ID in one call. Each is marked revoking first, so a
-    retry after a crash knows a missing rule was revoked by this execution (still restorable);
-    a rule someone else deleted meanwhile fails the whole call (InvalidPermission.NotFound): it
-    is marked gone, and the others are revoked."""
+    retry after a crash knows a missing rule was revoked by this execution (still restorable).
+    A rule someone else deleted meanwhile fails the whole call
+    (InvalidSecurityGroupRuleId.NotFound): it is marked gone, and the others are revoked. A
+    group deleted meanwhile (InvalidGroup.NotFound) has every rule gone."""
     if step.group_id is None:
         raise InvalidInputError("RevokeRules needs a groupId")
     ec2 = _target(step.request, opener).client("ec2")
@@ -175,21 +199,9 @@ def revoke_group(
     todo = [entry for entry in todo if entry.status == rule_ledger.REVOKING]
     todo += rule_ledger.mark_all(ledger, pending, rule_ledger.REVOKING, now)
     ids = [entry.rule_id for entry in todo]
-    missing: set[str] = set()
-    if ids:
-        try:
-            ec2.revoke_security_group_ingress(GroupId=step.group_id, SecurityGroupRuleIds=ids)
-        except ec2.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] != "InvalidPermission.NotFound":
-                raise
-            present = security_group_scan.existing_rule_ids(ec2, step.group_id, ids)
-            missing = set(ids) - present
-            if present:
-                ec2.revoke_security_group_ingress(
-                    GroupId=step.group_id, SecurityGroupRuleIds=sorted(present)
-                )
+    missing, group_gone = _revoke(ec2, step.group_id, ids) if ids else (set(), False)
     # missing and already revoking: this execution revoked it before a crash
-    gone = missing & {entry.rule_id for entry in pending}
+    gone = missing if group_gone else missing & {entry.rule_id for entry in pending}
     rule_ledger.mark_all(
         ledger, [e for e in todo if e.rule_id not in gone], rule_ledger.REVOKED, now
     )
@@ -210,8 +222,8 @@ def _restorable(step: RestoreStep, ledger: Any) -> list[rule_ledger.LedgerEntry]
 
 
 def plan_restore(step: RestoreStep, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The groups with rules to restore (revoked, not yet restored); unknown rule IDs are an
-    input error."""
+    """The groups with rules to restore (revoked, or left revoking by a revoke that never
+    finished; not yet restored); unknown rule IDs are an input error."""
     ledger = _ledger(environ)
     found = _restorable(step, ledger)
     request = step.request
@@ -224,7 +236,7 @@ def plan_restore(step: RestoreStep, environ: Mapping[str, str] = os.environ) -> 
             f"pruneExecutionArn: the ledger has no rule pruned by {request.prune_execution_arn} "
             "(a dry run, or an enforce run that found nothing stale, removes nothing)"
         )
-    todo = [entry for entry in found if entry.status == rule_ledger.REVOKED]
+    todo = [entry for entry in found if entry.status in rule_ledger.RESTORABLE]
     return {
         "groups": sorted({entry.group_id for entry in todo}),
         "rules": len(todo),
@@ -239,14 +251,26 @@ def restore_group(
     now: Clock = _now,
 ) -> dict[str, Any]:
     """Re-authorize each revoked rule of the group exactly (protocol, ports, source,
-    description, tags); one that exists already (a re-run) is recognised and marked."""
+    description, tags); one that exists already (a re-run, or a revoke that never happened) is
+    recognised and marked. A rule that cannot be restored (a conflicting rule, an EC2 error)
+    stays revoked and the others are still restored; then eksops.RestoreConflict names each
+    one and why (a re-run retries them)."""
     ec2 = _target(step.request, opener).client("ec2")
     ledger = _ledger(environ)
-    restored = []
+    restored: list[dict[str, str]] = []
+    failed: list[tuple[str, str]] = []
     for entry in _restorable(step, ledger):
-        if entry.status != rule_ledger.REVOKED:
+        if entry.status not in rule_ledger.RESTORABLE:
             continue
-        rule_id = _authorize(ec2, entry.rule)
+        try:
+            rule_id = _authorize(ec2, entry.rule)
+        except RestoreConflictError as exc:
+            failed.append((entry.rule_id, str(exc)))
+            continue
+        except ec2.exceptions.ClientError as exc:
+            error = exc.response["Error"]
+            failed.append((entry.rule_id, f"{error['Code']}: {error['Message']}"[:REASON_CHARS]))
+            continue
         # kept first: a crash before the mark re-runs this rule, never the other way round
         rule_ledger.keep(ledger, entry.group_id, rule_id, step.execution_id, now)
         rule_ledger.mark(
@@ -259,7 +283,21 @@ def restore_group(
         )
         restored.append({"ruleId": entry.rule_id, "restoredRuleId": rule_id})
     _metric("RulesRestored", len(restored))
+    if failed:
+        raise RestoreConflictError(_restore_failures(step.group_id, restored, failed))
     return {"groupId": step.group_id, "restored": restored}
+
+
+def _restore_failures(
+    group_id: str | None, restored: list[dict[str, str]], failed: list[tuple[str, str]]
+) -> str:
+    listed = "; ".join(f"{rule_id}: {why}" for rule_id, why in failed[:RESTORE_FAILURES_LISTED])
+    if len(failed) > RESTORE_FAILURES_LISTED:
+        listed += f"; and {len(failed) - RESTORE_FAILURES_LISTED} more"
+    return (
+        f"{len(failed)} rules of {group_id} could not be restored; the ledger still has them "
+        f"to restore, so a re-run retries them ({len(restored)} others were restored): {listed}"
+    )
 
 
 def _authorize(ec2: Any, rule: dict[str, Any]) -> str:
@@ -281,6 +319,6 @@ def _authorize(ec2: Any, rule: dict[str, Any]) -> str:
         if not existing["IsEgress"] and security_group_rules.same_rule(existing, rule):
             return existing["SecurityGroupRuleId"]
     raise RestoreConflictError(  # EC2 says duplicate, yet no rule matches exactly
-        f"EC2 has a rule like {rule['SecurityGroupRuleId']} in {rule['GroupId']} (same "
-        "protocol, ports and source) with another description; it was left as it is"
+        "the group has a rule with the same protocol, ports and source and another "
+        "description; it was left as it is"
     )

@@ -4,7 +4,8 @@ DescribeSecurityGroupRules returned it, before it is revoked, so that it can be 
 Items: partition key ``executionArn`` (the prune execution), sort key ``groupKey``
 (``groupId#ruleId``: a group's rules are one Query), GSI ``byRuleId`` (restore by rule ID).
 ``status`` moves pending -> revoking (just before the revoke call) -> revoked | gone (deleted by
-someone else meanwhile); revoked -> restored.
+someone else meanwhile, or its group deleted); revoked | revoking -> restored (a rule left
+``revoking`` by a revoke that never finished may still exist: Restore adopts it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 PENDING, REVOKING, REVOKED = "pending", "revoking", "revoked"
 GONE, RESTORED = "gone", "restored"
+RESTORABLE = (REVOKED, REVOKING)  # what Restore puts back
+# the statuses of an entry whose execution removed (or set out to remove) the rule
+ACTED_ON = (REVOKING, REVOKED, RESTORED)
 RULE_INDEX = "byRuleId"
 Clock = Callable[[], datetime]
 
@@ -130,8 +134,10 @@ def mark_all(
 
 
 def by_rule_ids(table: Any, rule_ids: Iterable[str]) -> list[LedgerEntry]:
-    """The latest entry of each rule ID (a rule pruned, restored and pruned again has several);
-    rule IDs the ledger does not know are left out."""
+    """The entry that tells what became of each rule ID: the latest whose execution removed the
+    rule (revoking, revoked or restored), else the latest of all (pending, gone). Two prunes that
+    overlap can both record a rule: the one that revoked it counts, not the later one that found
+    it gone. Rule IDs the ledger does not know are left out."""
     from boto3.dynamodb.conditions import Key
 
     found = []
@@ -139,8 +145,9 @@ def by_rule_ids(table: Any, rule_ids: Iterable[str]) -> list[LedgerEntry]:
         items = _query(
             table, IndexName=RULE_INDEX, KeyConditionExpression=Key("ruleId").eq(rule_id)
         )
-        if items:
-            found.append(_entry(max(items, key=lambda item: item["recordedAt"])))
+        acted = [item for item in items if item["status"] in ACTED_ON] or items
+        if acted:
+            found.append(_entry(max(acted, key=lambda item: item["recordedAt"])))
     return found
 
 

@@ -17,6 +17,7 @@ description not exactly one of these) is left alone.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
@@ -212,6 +213,53 @@ def check_blast_radius(
     if max_per_run is not None and total > max_per_run:
         violations.append(f"{total} stale rules in all, more than maxRulesPerRun {max_per_run}")
     return violations
+
+
+BLAST_RADIUS_SAMPLE = 20  # stale rules a BlastRadiusExceeded message lists
+BLAST_RADIUS_GROUPS = 100  # groups it lists with their counts
+BLAST_RADIUS_VIOLATIONS = 20  # violations it names
+# characters of the message at most: Step Functions keeps 32,768 of an error's cause, which
+# is the message JSON-escaped (each quote doubled) with the Lambda's error type and stack trace
+BLAST_RADIUS_MESSAGE_LIMIT = 12_000
+
+
+def blast_radius_message(
+    violations: list[str],
+    plans: Iterable[GroupPlan],
+    *,
+    sample: int = BLAST_RADIUS_SAMPLE,
+    limit: int = BLAST_RADIUS_MESSAGE_LIMIT,
+) -> str:
+    """What eksops.BlastRadiusExceeded says: the violations, then the plan as JSON: the stale
+    rules in all, per group (the most first), and a sample of them (ruleId, groupId,
+    description, reason), from the groups with the most first. At most ``limit`` characters:
+    groups and rules beyond are counted (``groupsNotListed``), not listed."""
+    named = violations[:BLAST_RADIUS_VIOLATIONS]
+    if len(violations) > len(named):
+        named.append(f"{len(violations) - len(named)} more violations")
+    head = f"{'; '.join(named)}: nothing was recorded or revoked; plan: "
+    ranked = sorted(
+        (plan for plan in plans if plan.stale), key=lambda plan: (-len(plan.stale), plan.group_id)
+    )
+    stale_rules = sum(len(plan.stale) for plan in ranked)
+    groups = ranked[:BLAST_RADIUS_GROUPS]
+    shown = [entry.result() for plan in groups for entry in plan.stale][:sample]
+
+    def render() -> str:
+        plan: dict[str, Any] = {
+            "staleRules": stale_rules,
+            "staleByGroup": {group.group_id: len(group.stale) for group in groups},
+        }
+        if len(groups) < len(ranked):
+            plan["groupsNotListed"] = len(ranked) - len(groups)
+        plan["sample"] = shown
+        return head + json.dumps(plan)
+
+    message = render()
+    while len(message) > limit and (shown or groups):
+        (shown or groups).pop()
+        message = render()
+    return message[:limit]
 
 
 def _source(rule: dict[str, Any]) -> tuple[str, str]:

@@ -5,6 +5,7 @@ that exist (one paged DescribeLoadBalancers per run)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from eksops.errors import InvalidInputError
@@ -30,33 +31,53 @@ def _cluster_group(group: dict[str, Any]) -> bool:
     return any(tag["Key"].startswith(CLUSTER_TAG_PREFIX) for tag in group.get("Tags", []))
 
 
-def groups_in_scope(
-    ec2: Any, request: PruneInput, *, clusters_only: bool = False
-) -> tuple[list[str], list[str]]:
-    """The group IDs to look at, and those left alone because they opt out (tag
+@dataclass(frozen=True)
+class Scope:
+    """The security groups a run looks at."""
+
+    group_ids: list[str]
+    """In scope, opted-out ones left out."""
+    opted_out: list[str]
+    """Tagged eksops/prune=off: never read for rules, never changed."""
+    missing: list[str] = field(default_factory=list)
+    """Listed groups that no longer exist (runs an event started only: others fail)."""
+
+
+def groups_in_scope(ec2: Any, request: PruneInput, *, clusters_only: bool = False) -> Scope:
+    """The groups to look at, and those left alone because they opt out (tag
     ``eksops/prune=off``). Scope: the cluster's groups (tagged kubernetes.io/cluster/<name>,
     owned or shared) and the listed ones; neither given: every cluster's groups.
-    ``clusters_only`` (runs an event started) drops listed groups of no cluster."""
+
+    ``clusters_only`` (runs an event started) drops listed groups of no cluster, and listed
+    groups deleted since the event (reported as missing); otherwise a missing listed group is
+    InvalidInput."""
     found: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
     if request.cluster_name:
         key = f"{CLUSTER_TAG_PREFIX}{request.cluster_name}"
         found |= {
             g["GroupId"]: g for g in _groups(ec2, Filters=[{"Name": "tag-key", "Values": [key]}])
         }
     if request.group_ids:
-        try:
-            listed = _groups(ec2, GroupIds=list(request.group_ids))
-        except ec2.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"].startswith("InvalidGroup"):
-                raise InvalidInputError(f"groupIds: {exc.response['Error']['Message']}") from None
-            raise
+        if clusters_only:
+            # a filter, unlike GroupIds, answers the groups that exist and ignores the others
+            listed = _groups(ec2, Filters=[{"Name": "group-id", "Values": request.group_ids}])
+            missing = sorted(set(request.group_ids) - {g["GroupId"] for g in listed})
+        else:
+            try:
+                listed = _groups(ec2, GroupIds=list(request.group_ids))
+            except ec2.exceptions.ClientError as exc:
+                if exc.response["Error"]["Code"].startswith("InvalidGroup"):
+                    message = exc.response["Error"]["Message"]
+                    raise InvalidInputError(f"groupIds: {message}") from None
+                raise
         found |= {g["GroupId"]: g for g in listed if _cluster_group(g) or not clusters_only}
     if not request.cluster_name and not request.group_ids:
         tagged = _groups(ec2, Filters=[{"Name": "tag-key", "Values": [f"{CLUSTER_TAG_PREFIX}*"]}])
         found |= {g["GroupId"]: g for g in tagged}
     kept = sorted(group_id for group_id, group in found.items() if not _opted_out(group))
     skipped = sorted(group_id for group_id, group in found.items() if _opted_out(group))
-    return kept, skipped
+    return Scope(kept, skipped, missing)
 
 
 def rules_of(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
@@ -73,7 +94,7 @@ def rules_of(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def existing_rule_ids(ec2: Any, group_id: str, rule_ids: list[str]) -> set[str]:
-    """Which of ``rule_ids`` the group still has."""
+    """Which of ``rule_ids`` the group still has (none once the group is deleted)."""
     present = {rule["SecurityGroupRuleId"] for rule in rules_of(ec2, [group_id])}
     return present & set(rule_ids)
 

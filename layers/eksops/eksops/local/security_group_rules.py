@@ -10,7 +10,10 @@ AWS does. ``install()`` adapts the rest:
 - Authorize and revoke are all-or-nothing across a request's permissions (moto kept what it had
   done before a duplicate or the quota stopped it); Authorize answers every rule it added (moto:
   the last permission's only); Revoke answers ``UnknownIpPermissions`` and
-  ``RevokedSecurityGroupRules``, and a revoked rule's tags go with it.
+  ``RevokedSecurityGroupRules``, and a revoked rule's tags go with it. Revoke by rule IDs names
+  the first ID the group does not have in that direction as AWS does,
+  ``InvalidSecurityGroupRuleId.NotFound`` "The security group rule ID '<id>' does not exist"
+  (moto: ``InvalidPermission.NotFound``, which AWS answers to a revoke by properties).
 - A rule is a duplicate whatever its description (moto compared a referenced group's).
 - The rules quota is AWS's: ``RULES_PER_SECURITY_GROUP`` inbound and as many outbound, IPv4 and
   IPv6 counted apart, a referenced group or prefix list counting in both (a prefix list as its
@@ -193,7 +196,10 @@ def _group_named(backend: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 
 
 def _install_rule_backend() -> None:
-    from moto.ec2.exceptions import RulesPerSecurityGroupLimitExceededError
+    from moto.ec2.exceptions import (
+        InvalidSecurityGroupRuleIdNotFoundError,
+        RulesPerSecurityGroupLimitExceededError,
+    )
     from moto.ec2.models.security_groups import SecurityGroupBackend
 
     def atomic(method: Callable[..., Any], direction: str, quota: bool) -> Callable[..., Any]:
@@ -202,6 +208,12 @@ def _install_rule_backend() -> None:
             group = _group_named(self, args, kwargs)
             if group is None:  # moto's InvalidGroup.NotFound
                 return method(self, *args, **kwargs)
+            if not quota:  # a revoke: by rule IDs, AWS names the first the group does not have
+                rules = group.ingress_rules if direction == "ingress" else group.egress_rules
+                known = {rule.id for rule in rules}
+                for rule_id in kwargs.get("security_rule_ids") or []:
+                    if rule_id not in known:  # moto: InvalidPermission.NotFound
+                        raise InvalidSecurityGroupRuleIdNotFoundError(rule_id)
             with _all_or_nothing(self, group) as before:
                 result = method(self, *args, **kwargs)
                 if quota:

@@ -57,10 +57,12 @@ class PruneInput(EventModel):
     ledger, then revoke it. Default: the stack's default mode."""
     max_rules_per_group: Annotated[int, Field(ge=1)] | None = None
     """Blast radius: when any group has more stale rules than this, nothing is revoked
-    (eksops.BlastRadiusExceeded, with the plan). Default: no limit."""
+    (eksops.BlastRadiusExceeded, with the plan). Default: the stack's PruneMaxRulesPerGroup
+    (60 unless set at deploy), for direct and event-started runs alike."""
     max_rules_per_run: Annotated[int, Field(ge=1)] | None = None
     """Blast radius: when all groups together have more stale rules than this, nothing is
-    revoked (eksops.BlastRadiusExceeded, with the plan). Default: no limit."""
+    revoked (eksops.BlastRadiusExceeded, with the plan). Default: the stack's
+    PruneMaxRulesPerRun (1000 unless set at deploy), for direct and event-started runs alike."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the security groups (default: the region eksops runs in)."""
     target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
@@ -132,9 +134,10 @@ def prune_input_from_event(event: Any) -> tuple[PruneInput, dict[str, Any]]:
     A PruneInput (the contract) is validated as is. An EventBridge event (it has detail-type and
     source) stands for: CloudTrail AuthorizeSecurityGroupIngress (aws.ec2) -> the groups it
     changed; CloudTrail DeleteLoadBalancer (aws.elasticloadbalancing) or a schedule
-    (aws.events) -> every cluster group of the event's region. Event inputs get the stack's
-    default mode and no limits. The trigger: {"kind": direct | cloudtrail |
-    load-balancer-deleted | schedule, "eventId": the event's id, or None}.
+    (aws.events) -> every cluster group of the event's region. Event inputs set no mode and no
+    limits: StartPrune fills in the stack's default mode and blast radius for them, as for any
+    input that sets none. The trigger: {"kind": direct | cloudtrail | load-balancer-deleted |
+    schedule, "eventId": the event's id, or None}.
     """
     if not (isinstance(event, dict) and "detail-type" in event and "source" in event):
         return parse_event(PruneInput, event), {"kind": "direct", "eventId": None}
