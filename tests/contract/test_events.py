@@ -15,6 +15,7 @@ from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
 from eksops.models.prune_rules import PruneInput, RestoreInput
+from eksops.models.rebalance_nodegroups import RebalanceInput, rebalance_from_event
 from eksops.models.setup_irsa import SetupIrsaInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +30,10 @@ MODELS: dict[str, type[EventModel]] = {
     "prune_security_group_rules": PruneInput,
     "restore_security_group_rules": RestoreInput,
     "setup_irsa": SetupIrsaInput,
+    "rebalance_nodegroups": RebalanceInput,
 }
+# events/<folder>/*.json that are EventBridge events -> what reads them (they are no input model)
+SIGNAL_FOLDER = "rebalance_signals"
 
 EVENT_FILES = sorted(p for p in EVENTS.rglob("*") if p.is_file())
 
@@ -41,7 +45,8 @@ def _folder(path: Path) -> str:
 
 def test_events_exist_and_every_folder_has_a_model() -> None:
     assert EVENT_FILES, f"no sample events under {EVENTS}"
-    unmapped = sorted({_folder(p) or "<events/ itself>" for p in EVENT_FILES} - MODELS.keys())
+    folders = {_folder(p) or "<events/ itself>" for p in EVENT_FILES}
+    unmapped = sorted(folders - MODELS.keys() - {SIGNAL_FOLDER})
     assert not unmapped, f"events folders without a model in MODELS: {unmapped}"
 
 
@@ -50,7 +55,25 @@ def test_every_mapped_folder_has_events() -> None:
     assert not empty, f"MODELS names folders with no sample events: {empty}"
 
 
-@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(EVENTS)))
+def _is_signal(path: Path) -> bool:
+    return _folder(path) == SIGNAL_FOLDER
+
+
+@pytest.mark.parametrize("path", [p for p in EVENT_FILES if _is_signal(p)], ids=lambda p: p.name)
+def test_signal_stands_for_a_rebalance(path: Path) -> None:
+    """Route's and StartRebalance's reading of each sample signal (the schedule excepted: the
+    router turns it into one input per cluster)."""
+    event = json.loads(path.read_text(encoding="utf-8"))
+    if event["detail-type"] != "Scheduled Event":
+        request, signal = rebalance_from_event(event)
+        detail = event["detail"]
+        assert request.instance_id == detail.get("instance-id", detail.get("EC2InstanceId"))
+        assert signal.event_id == event["id"]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in EVENT_FILES if not _is_signal(p)], ids=lambda p: str(p.relative_to(EVENTS))
+)
 def test_event_parses_with_its_model(path: Path) -> None:
     model = MODELS.get(_folder(path))
     assert model is not None, f"no model mapped for {path.relative_to(REPO)}"

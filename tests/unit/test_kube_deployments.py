@@ -4,7 +4,6 @@ kubectl prints, authorization, and the `kubernetes` client calls SetupIrsa makes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,30 +16,16 @@ from eksops.local.kube.authz import authorize
 from eksops.local.kube.identity import RequestAttributes, UserInfo
 from eksops.local.kube.server import KubeApiServer, Response
 
-ADMIN = UserInfo("admin", ("system:masters",))
+from tests.support.kube_api import TABLE, admin_server, send
+
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{namespace}/deployments"
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 @pytest.fixture
 def server() -> KubeApiServer:
     """Not listening: requests go through ``handle`` directly, as the admin."""
-    return KubeApiServer("unit", {"good": ADMIN}.get, lambda _user, _attributes: True)
-
-
-def _send(
-    server: KubeApiServer,
-    method: str,
-    path: str,
-    body: object = None,
-    *,
-    content_type: str = "application/json",
-    accept: str = "application/json",
-) -> Response:
-    headers = {"Authorization": "Bearer good", "Content-Type": content_type, "Accept": accept}
-    raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-    return server.handle(method, path, headers, raw)
+    return admin_server()
 
 
 def _deployment(name: str, *, labels: dict | None = None, **spec: object) -> dict:
@@ -61,12 +46,12 @@ def _deployment(name: str, *, labels: dict | None = None, **spec: object) -> dic
 
 
 def _create(server: KubeApiServer, deployment: dict, namespace: str = "default") -> Response:
-    return _send(server, "POST", DEPLOYMENTS.format(namespace=namespace), deployment)
+    return send(server, "POST", DEPLOYMENTS.format(namespace=namespace), deployment)
 
 
 def _patch(server: KubeApiServer, name: str, body: dict, content_type: str) -> Response:
     path = DEPLOYMENTS.format(namespace="default") + f"/{name}"
-    return _send(server, "PATCH", path, body, content_type=content_type)
+    return send(server, "PATCH", path, body, content_type=content_type)
 
 
 # --- create ----------------------------------------------------------------------------------
@@ -126,7 +111,7 @@ KUBECTL_CREATE_IDLE = bytes.fromhex(
 
 
 def test_protobuf_body_of_kubectl_create_deployment(server):
-    created = _send(
+    created = send(
         server,
         "POST",
         DEPLOYMENTS.format(namespace="default"),
@@ -239,7 +224,7 @@ def test_restart_patch_keeps_the_template_annotations_it_does_not_name(server):
 def test_status_subresource_cannot_unsay_the_rollout(server):
     _create(server, _deployment("web"))
     path = DEPLOYMENTS.format(namespace="default") + "/web/status"
-    patched = _send(
+    patched = send(
         server,
         "PATCH",
         path,
@@ -254,13 +239,13 @@ def test_status_subresource_cannot_unsay_the_rollout(server):
 
 
 def test_lists_by_namespace_and_across_namespaces(server):
-    _send(server, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+    send(server, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
     _create(server, _deployment("api"), "team")
     _create(server, _deployment("web"))
     _create(server, _deployment("db"))
 
     def names(path: str) -> list[tuple[str, str]]:
-        listed = _send(server, "GET", path).body
+        listed = send(server, "GET", path).body
         assert listed["kind"] == "DeploymentList"
         return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in listed["items"]]
 
@@ -286,7 +271,7 @@ def test_table_has_kubectls_deployment_columns(server):
         {"name": "proxy", "image": "envoy:1"}
     )
     _create(server, deployment)
-    table = _send(server, "GET", DEPLOYMENTS.format(namespace="default"), accept=TABLE).body
+    table = send(server, "GET", DEPLOYMENTS.format(namespace="default"), accept=TABLE).body
     assert table["kind"] == "Table"
     assert [(c["name"], c["priority"]) for c in table["columnDefinitions"]] == [
         ("Name", 0),
@@ -305,16 +290,16 @@ def test_table_has_kubectls_deployment_columns(server):
 
 
 def test_discovery_serves_apps_v1_deployments(server):
-    groups = {g["name"]: g for g in _send(server, "GET", "/apis").body["groups"]}
+    groups = {g["name"]: g for g in send(server, "GET", "/apis").body["groups"]}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
-    listed = _send(server, "GET", "/apis/apps/v1").body["resources"]
+    listed = send(server, "GET", "/apis/apps/v1").body["resources"]
     (deployments,) = [r for r in listed if r["name"] == "deployments"]
     assert deployments["kind"] == "Deployment"
     assert deployments["shortNames"] == ["deploy"]
     assert deployments["categories"] == ["all"]
     assert deployments["namespaced"] is True
     assert "deployments/status" in [r["name"] for r in listed]
-    assert "apis/apps/v1" in _send(server, "GET", "/openapi/v3").body["paths"]
+    assert "apis/apps/v1" in send(server, "GET", "/openapi/v3").body["paths"]
 
 
 # --- authorization ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from eksops import rule_ledger, security_group_rules, security_group_scan
+from eksops import metrics, rule_ledger, security_group_rules, security_group_scan
 from eksops.errors import BlastRadiusExceededError, InvalidInputError, RestoreConflictError
 from eksops.models.prune_rules import PruneInput, RestoreInput, prune_input_from_event
 from eksops.models.remediation_steps import PruneStep, RestoreStep, StartPruneEvent
@@ -44,13 +44,6 @@ def _ledger(environ: Mapping[str, str]) -> Any:
     import boto3
 
     return boto3.resource("dynamodb").Table(environ[LEDGER_TABLE_VARIABLE])
-
-
-def _metric(name: str, value: int) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    with single_metric(name=name, unit=MetricUnit.Count, value=value):
-        pass  # flushed (CloudWatch EMF) when the block ends
 
 
 def _claim(event_id: str, execution_id: str, environ: Mapping[str, str]) -> str:
@@ -146,7 +139,7 @@ def plan_prune(
     )
     if violations:
         raise BlastRadiusExceededError(security_group_rules.blast_radius_message(violations, plans))
-    _metric("StaleRules", len(stale))
+    metrics.count("StaleRules", len(stale))
     if request.mode == "enforce" and stale:
         rule_ledger.record(
             ledger, step.execution_id, ((entry.rule, entry.reason) for entry in stale), now
@@ -206,7 +199,7 @@ def revoke_group(
         ledger, [e for e in todo if e.rule_id not in gone], rule_ledger.REVOKED, now
     )
     rule_ledger.mark_all(ledger, [e for e in todo if e.rule_id in gone], rule_ledger.GONE, now)
-    _metric("RulesRevoked", len(ids) - len(gone))
+    metrics.count("RulesRevoked", len(ids) - len(gone))
     return {"groupId": step.group_id, "revoked": len(ids) - len(gone), "gone": len(gone)}
 
 
@@ -282,7 +275,7 @@ def restore_group(
             restoredBy=step.execution_id,
         )
         restored.append({"ruleId": entry.rule_id, "restoredRuleId": rule_id})
-    _metric("RulesRestored", len(restored))
+    metrics.count("RulesRestored", len(restored))
     if failed:
         raise RestoreConflictError(_restore_failures(step.group_id, restored, failed))
     return {"groupId": step.group_id, "restored": restored}

@@ -15,6 +15,7 @@ from eksops.models.delete_cluster import DeleteClusterInput
 from eksops.models.join_nodegroup import JoinNodegroupInput
 from eksops.models.kubeconfig import KubeconfigEvent
 from eksops.models.prune_rules import PruneInput, RestoreInput
+from eksops.models.rebalance_nodegroups import RebalanceInput
 from eksops.models.setup_irsa import SetupIrsaInput
 
 SCHEMA_DIR = PROJECT_ROOT / "docs" / "schemas"
@@ -26,6 +27,7 @@ SCHEMAS: dict[str, type[EventModel]] = {
     "prune-security-group-rules-input": PruneInput,
     "restore-security-group-rules-input": RestoreInput,
     "setup-irsa-input": SetupIrsaInput,
+    "rebalance-nodegroups-input": RebalanceInput,
 }
 
 

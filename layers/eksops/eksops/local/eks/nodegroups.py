@@ -15,7 +15,23 @@ instances; its defaults include SSH access and Kubernetes 1.19):
 - UpdateNodegroupConfig answers a ConfigUpdate; scaling changes the Auto Scaling group at once
   (scale-in takes instances from the fullest Availability Zone), the node group is UPDATING
   until the update succeeds.
-- DeleteNodegroup answers DELETING; after the delete delay the instances are terminated, the Auto
+- The node group's scalingConfig.desiredSize follows its Auto Scaling group's desired capacity
+  (the API reference: the Cluster Autoscaler alters it), whoever changed that capacity.
+- The Auto Scaling group has the two lifecycle hooks EKS puts on it: `Launch-LC-Hook`
+  (EC2_INSTANCE_LAUNCHING) and `Terminate-LC-Hook` (EC2_INSTANCE_TERMINATING), both with a
+  1800-second heartbeat timeout and DefaultResult CONTINUE (their notification target is an SNS
+  topic of EKS's own account, left out here). Launch hooks have no effect offline
+  (`autoscaling_lifecycle`).
+- A managed instance leaving its group (scale-in, TerminateInstanceInAutoScalingGroup) waits in
+  `Terminating:Wait`, with Auto Scaling's EventBridge event, until EKS has drained its node: EKS
+  cordons the Node and evicts its pods through the Eviction API, PodDisruptionBudgets respected,
+  DaemonSet and mirror pods left, then completes the action with CONTINUE. A drain that stays
+  blocked ends with the hook's heartbeat timeout (CONTINUE). EKS reacts after the update delay;
+  it drains through the cluster's API server that `set_cluster_stores` finds, and without one
+  (nothing to drain through) it completes at once.
+- DeleteNodegroup answers DELETING; after the delete delay the group is scaled to zero (the
+  instances' terminate lifecycle actions start, with their events), EKS drains each node once,
+  then the instances are terminated whatever remains (EKS's bounded drain, compressed), the Auto
   Scaling group and launch template deleted and the node group gone.
 - With an authentication mode including the API, the node role gets an EC2_LINUX access entry.
 """
@@ -24,11 +40,13 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
+from eksops.local import autoscaling_lifecycle
 from eksops.local.eks import access
 from eksops.local.eks._state import (
     LOCK,
@@ -41,10 +59,22 @@ from eksops.local.eks._state import (
     get_cluster,
     new_update,
     nodegroup_extras,
+    passed,
 )
+from eksops.local.kube import eviction
+from eksops.local.kube.store import ApiError, ObjectStore
 
 NODE_AMI = "ami-0e5b8f7d1c2a3b4c5"  # stands for the EKS optimized AMI of the release version
 _SPREAD = "eksops_spread_over_azs"
+LAUNCH_HOOK = "Launch-LC-Hook"
+TERMINATE_HOOK = "Terminate-LC-Hook"
+HOOK_HEARTBEAT_TIMEOUT = 1800
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+_DRAIN_AFTER = "eks_drain_after"  # in a lifecycle action's notes: when EKS acts on it
+
+# (account ID, region, cluster name) -> the cluster's object store, or None
+ClusterStores = Callable[[str, str, str], ObjectStore | None]
+_cluster_stores: ClusterStores | None = None
 
 
 def _ec2(account_id: str, region: str) -> Any:
@@ -130,6 +160,17 @@ def _launch(cluster: Any, nodegroup: Any) -> None:
         capacity_rebalance=nodegroup.capacity_type == "SPOT",
     )
     setattr(group, _SPREAD, True)
+    for name, transition in (
+        (LAUNCH_HOOK, autoscaling_lifecycle.LAUNCHING),
+        (TERMINATE_HOOK, autoscaling_lifecycle.TERMINATING),
+    ):
+        _autoscaling(account_id, region).create_lifecycle_hook(
+            name=name,
+            as_name=group.name,
+            transition=transition,
+            timeout=HOOK_HEARTBEAT_TIMEOUT,
+            result="CONTINUE",
+        )
     group.min_size = scaling["minSize"]
     group.set_desired_capacity(scaling["desiredSize"])
 
@@ -300,7 +341,11 @@ def _remove(cluster: Any, nodegroup: Any) -> None:
     group = _group(nodegroup, account_id, region)
     if group is not None:
         group.min_size = 0
-        group.set_desired_capacity(0)  # terminates the instances
+        group.set_desired_capacity(0)  # the instances' terminate lifecycle actions start
+        for action in autoscaling_lifecycle.actions(account_id, region, group.name):
+            if action.hook_name == TERMINATE_HOOK:
+                _drain_and_complete(action)
+        # terminates what still waits, as EKS lets Auto Scaling do when a drain takes too long
         _autoscaling(account_id, region).delete_auto_scaling_group(group.name)
     template_id = nodegroup_extras(nodegroup).launch_template_id
     if template_id:
@@ -315,6 +360,7 @@ def _remove(cluster: Any, nodegroup: Any) -> None:
 
 
 def advance(cluster: Any) -> None:
+    autoscaling_lifecycle.advance(*_where(cluster))  # hook timeouts, EKS's drains
     for nodegroup in list(cluster.nodegroups.values()):
         state = nodegroup_extras(nodegroup)
         if nodegroup.status == "DELETING":
@@ -335,6 +381,18 @@ def advance(cluster: Any) -> None:
                 nodegroup.status = status
                 nodegroup.modified_at = utcnow()
             nodegroup.health = {"issues": _issues(failed)}
+        if nodegroup.status in ("ACTIVE", "DEGRADED", "UPDATING"):
+            _follow_desired_capacity(cluster, nodegroup)
+
+
+def _follow_desired_capacity(cluster: Any, nodegroup: Any) -> None:
+    """EKS reports the Auto Scaling group's desired capacity as the node group's desiredSize:
+    what the Cluster Autoscaler, SetDesiredCapacity or TerminateInstanceInAutoScalingGroup with
+    a decrement did to the group shows in DescribeNodegroup."""
+    group = _group(nodegroup, *_where(cluster))
+    desired = getattr(group, "desired_capacity", None)
+    if desired is not None and nodegroup.scaling_config.get("desiredSize") != desired:
+        nodegroup.scaling_config = {**nodegroup.scaling_config, "desiredSize": desired}
 
 
 def _issues(failed: list[str]) -> list[dict[str, Any]]:
@@ -354,10 +412,12 @@ def _issues(failed: list[str]) -> list[dict[str, Any]]:
 
 def install_az_balance() -> None:
     """moto's Auto Scaling launches every instance in the group's first subnet and scales in
-    oldest-first; AWS keeps a group balanced over its Availability Zones. Applied to node group
-    Auto Scaling groups only."""
+    oldest-first; AWS keeps a group balanced over its Availability Zones (counting the instances
+    in service). Applied to node group Auto Scaling groups only. Also makes EKS drain the nodes
+    of instances its Terminate-LC-Hook holds."""
     from moto.autoscaling.models import FakeAutoScalingGroup
 
+    autoscaling_lifecycle.subscribe(drain_on_terminate)
     if getattr(FakeAutoScalingGroup, "_eksops_az_balance", False):
         return
     replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
@@ -371,7 +431,7 @@ def install_az_balance() -> None:
         original, zones = self.vpc_zone_identifier, self.availability_zones
         try:
             for _ in range(count_needed):
-                counts = Counter(_subnet_of(state) for state in self.instance_states)
+                counts = Counter(_subnet_of(state) for state in _in_service(self))
                 subnet = min(subnets, key=lambda subnet_id: counts[subnet_id])
                 self.vpc_zone_identifier = subnet
                 zone = self.ec2_backend.get_subnet(subnet).availability_zone
@@ -383,7 +443,7 @@ def install_az_balance() -> None:
     def set_desired_balanced(self: Any, new_capacity: int | None) -> None:
         if getattr(self, _SPREAD, False) and new_capacity is not None:
             # moto removes the first instances of the list: put the fullest AZ's newest first
-            remaining = list(self.instance_states)
+            remaining = _in_service(self)
             order = []
             while remaining:
                 counts = Counter(_zone_of(state) for state in remaining)
@@ -391,12 +451,16 @@ def install_az_balance() -> None:
                 pick = next(s for s in reversed(remaining) if _zone_of(s) == fullest)
                 order.append(pick)
                 remaining.remove(pick)
-            self.instance_states = order
+            self.instance_states = order + [s for s in self.instance_states if s not in order]
         set_desired(self, new_capacity)
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_balanced
     FakeAutoScalingGroup.set_desired_capacity = set_desired_balanced
     FakeAutoScalingGroup._eksops_az_balance = True
+
+
+def _in_service(group: Any) -> list[Any]:
+    return [state for state in group.instance_states if state.lifecycle_state == "InService"]
 
 
 def _subnet_of(state: Any) -> str:
@@ -405,6 +469,105 @@ def _subnet_of(state: Any) -> str:
 
 def _zone_of(state: Any) -> str:
     return state.instance.availability_zone
+
+
+# EKS's side of its Terminate-LC-Hook: drain the node, then let the instance go.
+
+
+def set_cluster_stores(lookup: ClusterStores | None) -> None:
+    """How EKS reaches a cluster's Kubernetes API to drain nodes: (account ID, region, cluster
+    name) -> its object store, or None. None (the default): no drains, actions complete at
+    once."""
+    global _cluster_stores
+    _cluster_stores = lookup
+
+
+def drain_on_terminate(action: autoscaling_lifecycle.LifecycleAction) -> None:
+    """A lifecycle-action consumer: once the update delay has passed since the action started,
+    EKS drains the instance's node and completes the action with CONTINUE when nothing is left
+    to evict. Other hooks and groups other than node groups' are not EKS's."""
+    if action.hook_name != TERMINATE_HOOK or _nodegroup_group(action) is None:
+        return
+    if _DRAIN_AFTER not in action.notes:
+        action.notes[_DRAIN_AFTER] = due(SETTINGS.update_delay)
+    if passed(action.notes[_DRAIN_AFTER]):
+        _drain_and_complete(action)
+
+
+def _nodegroup_group(action: autoscaling_lifecycle.LifecycleAction) -> Any:
+    group = _autoscaling(action.account_id, action.region).autoscaling_groups.get(action.group_name)
+    return group if group is not None and getattr(group, _SPREAD, False) else None
+
+
+def _drain_and_complete(action: autoscaling_lifecycle.LifecycleAction) -> None:
+    group = _nodegroup_group(action)
+    if group is None:
+        return
+    cluster_name = next(
+        (tag["Value"] for tag in group.tags if tag.get("Key") == "eks:cluster-name"), ""
+    )
+    store = None
+    if _cluster_stores is not None:
+        store = _cluster_stores(action.account_id, action.region, cluster_name)
+    if store is not None and not drain_node(store, action.instance_id):
+        return  # evictions refused: tried again at the next check, until the hook times out
+    from moto.autoscaling.exceptions import ValidationError
+
+    with contextlib.suppress(ValidationError):  # completed meanwhile (a workflow, a timeout)
+        autoscaling_lifecycle.complete(
+            action.account_id,
+            action.region,
+            action.group_name,
+            action.hook_name,
+            "CONTINUE",
+            token=action.token,
+        )
+
+
+def drain_node(store: ObjectStore, instance_id: str) -> bool:
+    """Cordon the instance's Node and evict its pods, DaemonSet and mirror pods left where they
+    are (as `kubectl drain --ignore-daemonsets` does). True when no pod is left to evict (or
+    there is no Node); evictions a PodDisruptionBudget refuses leave it False."""
+    node = next(
+        (
+            n
+            for n in store.list("nodes")[0]
+            if ((n.get("spec") or {}).get("providerID") or "").rsplit("/", 1)[-1] == instance_id
+        ),
+        None,
+    )
+    if node is None:
+        return True
+    name = node["metadata"]["name"]
+    if not (node.get("spec") or {}).get("unschedulable"):
+
+        def cordon(current: dict[str, Any]) -> dict[str, Any]:
+            return {**current, "spec": {**(current.get("spec") or {}), "unschedulable": True}}
+
+        with contextlib.suppress(ApiError):  # gone meanwhile
+            store.modify("nodes", "", name, cordon)
+    pods, _ = store.list("pods", None, field_selector=f"spec.nodeName={name}")
+    drained = True
+    for pod in pods:
+        if _stays(pod):
+            continue
+        metadata = pod["metadata"]
+        try:
+            eviction.evict(store, metadata["namespace"], metadata["name"])
+        except ApiError as refused:
+            if refused.code != 404:
+                drained = False
+    return drained
+
+
+def _stays(pod: dict[str, Any]) -> bool:
+    metadata = pod["metadata"]
+    if MIRROR_ANNOTATION in (metadata.get("annotations") or {}):
+        return True
+    return any(
+        owner.get("kind") == "DaemonSet" and owner.get("controller")
+        for owner in metadata.get("ownerReferences") or []
+    )
 
 
 RESPONSES = {

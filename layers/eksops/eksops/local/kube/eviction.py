@@ -3,7 +3,9 @@ enforces, as Kubernetes' eviction REST handler and disruption controller do it.
 
 There are no workload controllers offline, so a budget's expected pod count is the number of
 pods its selector matches (Kubernetes uses the owning controllers' scale for percentages and
-maxUnavailable; with one pod per replica that is the same number).
+maxUnavailable; with one pod per replica that is the same number). A budget's
+``unhealthyPodEvictionPolicy`` applies to pods that are not ready: ``IfHealthyBudget`` (the
+default) lets them go while the budget is met, ``AlwaysAllow`` always.
 """
 
 from __future__ import annotations
@@ -117,9 +119,14 @@ def evict(store: ObjectStore, namespace: str, name: str, *, dry_run: bool = Fals
             )
         for pdb in pdbs:
             status = pdb_status(store, pdb)
-            # An unready pod may go while the budget is otherwise met (IfHealthyBudget).
-            if not is_healthy(pod) and status["currentHealthy"] >= status["desiredHealthy"] > 0:
-                break
+            if not is_healthy(pod):
+                # An unready pod may always go under AlwaysAllow, and under IfHealthyBudget
+                # (the default) while the budget is otherwise met.
+                policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy")
+                if policy == "AlwaysAllow":
+                    break
+                if status["currentHealthy"] >= status["desiredHealthy"] > 0:
+                    break
             if status["disruptionsAllowed"] <= 0:
                 raise ApiError(
                     429,

@@ -5,7 +5,14 @@ No controllers or kubelets run offline, so workloads are done as soon as they ar
 pods already are (created Running and Ready): a Deployment's status says it is rolled out
 (every replica updated, ready and available, conditions Available and Progressing true,
 observedGeneration its metadata.generation) with every write. No ReplicaSets or pods are made
-for it.
+for it. Volumes are bound as soon as written, as the PersistentVolume controller would bind
+them once both exist: a PersistentVolume is Available, or Bound when it names its claim
+(``spec.claimRef``); a PersistentVolumeClaim naming its volume (``spec.volumeName``) is Bound
+with the access modes and capacity it asks for, any other stays Pending (no provisioner runs
+offline). A DaemonSet keeps the status the API server gives a new one (no nodes scheduled, ready
+or available) until its status subresource is written: the DaemonSet controller does not run
+and makes no pods; pods that name a DaemonSet as their controller are written by whoever needs
+them.
 
 Discovery is the legacy (unaggregated) form: /api, /api/v1, /apis, /apis/<group>/<version>.
 kubectl 1.32 first asks for the aggregated form (``as=APIGroupDiscoveryList``) but lists plain
@@ -81,6 +88,9 @@ class ResourceType:
 
 RBAC = "rbac.authorization.k8s.io"
 DEPLOYMENTS = "deployments.apps"
+DAEMONSETS = "daemonsets.apps"
+PERSISTENT_VOLUMES = "persistentvolumes"
+PERSISTENT_VOLUME_CLAIMS = "persistentvolumeclaims"
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "",
@@ -109,6 +119,24 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "",
         "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        False,
+        short_names=("pv",),
+        subresources=(STATUS,),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        True,
+        short_names=("pvc",),
+        subresources=(STATUS,),
+    ),
+    ResourceType(
+        "",
+        "v1",
         "Pod",
         "pods",
         True,
@@ -123,6 +151,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         "deployments",
         True,
         short_names=("deploy",),
+        categories=("all",),
+        subresources=(STATUS,),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        True,
+        short_names=("ds",),
         categories=("all",),
         subresources=(STATUS,),
     ),
@@ -345,42 +383,187 @@ def _go_string_map(values: Mapping[str, str] | None) -> str:
     return f"map[string]string{{{entries}}}"
 
 
+def _go_selector(selector: Mapping[str, Any]) -> str:
+    """A LabelSelector as Go's %#v prints it in "Invalid value" messages."""
+    requirements = "(nil)" if selector.get("matchExpressions") is None else "{}"
+    return (
+        f"v1.LabelSelector{{MatchLabels:{_go_string_map(selector.get('matchLabels'))}, "
+        f"MatchExpressions:[]v1.LabelSelectorRequirement{requirements}}}"
+    )
+
+
+def _empty_selector(selector: Mapping[str, Any] | None) -> bool:
+    return selector is not None and not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    )
+
+
+def _labels_problem(selector: Mapping[str, Any] | None, spec: Mapping[str, Any]) -> list[str]:
+    # A missing selector selects nothing, an empty one everything (then labels are not checked).
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if selector_object_matches(selector, labels or {}):
+        return []
+    return [
+        f"spec.template.metadata.labels: Invalid value: {_go_string_map(labels)}: "
+        "`selector` does not match template `labels`"
+    ]
+
+
+def _not_negative(path: str, value: Any) -> list[str]:
+    if isinstance(value, int) and value < 0:
+        return [f"{path}: Invalid value: {value}: must be greater than or equal to 0"]
+    return []
+
+
+def _not_supported(path: str, value: Any, supported: tuple[str, ...]) -> str:
+    listed = ", ".join(json.dumps(option) for option in sorted(supported))
+    return f"{path}: Unsupported value: {json.dumps(value)}: supported values: {listed}"
+
+
 def _deployment_problems(deployment: Mapping[str, Any]) -> list[str]:
     """apps/v1 ValidateDeploymentSpec, the part clients meet: replicas not negative, a selector
     that selects something and the template's labels."""
     spec = deployment.get("spec") or {}
-    problems = []
-    replicas = spec.get("replicas")
-    if isinstance(replicas, int) and replicas < 0:
-        problems.append(
-            f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
-        )
+    problems = _not_negative("spec.replicas", spec.get("replicas"))
     selector = spec.get("selector")
     if selector is None:
         problems.append("spec.selector: Required value")
-    elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        requirements = "(nil)" if selector.get("matchExpressions") is None else "{}"
-        shown = (
-            f"v1.LabelSelector{{MatchLabels:{_go_string_map(selector.get('matchLabels'))}, "
-            f"MatchExpressions:[]v1.LabelSelectorRequirement{requirements}}}"
-        )
+    elif _empty_selector(selector):
         problems.append(
-            f"spec.selector: Invalid value: {shown}: empty selector is invalid for deployment"
+            f"spec.selector: Invalid value: {_go_selector(selector)}: "
+            "empty selector is invalid for deployment"
         )
-    # A missing selector selects nothing, an empty one everything (then labels are not checked).
-    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
-    if not selector_object_matches(selector, labels or {}):
+    return problems + _labels_problem(selector, spec)
+
+
+def _daemonset_problems(daemonset: Mapping[str, Any]) -> list[str]:
+    """apps/v1 ValidateDaemonSetSpec, the part clients meet, in its order: the template's labels
+    (a missing selector selects nothing), a selector that selects something, pods that restart
+    Always, minReadySeconds and revisionHistoryLimit not negative."""
+    spec = daemonset.get("spec") or {}
+    selector = spec.get("selector")
+    problems = _labels_problem(selector, spec)
+    if _empty_selector(selector):
         problems.append(
-            f"spec.template.metadata.labels: Invalid value: {_go_string_map(labels)}: "
-            "`selector` does not match template `labels`"
+            f"spec.selector: Invalid value: {_go_selector(selector)}: "
+            "empty selector is invalid for daemonset"
+        )
+    restart = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    if restart is not None and restart != "Always":  # unset defaults to Always
+        problems.append(_not_supported("spec.template.spec.restartPolicy", restart, ("Always",)))
+    problems += _not_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    problems += _not_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
+    return problems
+
+
+ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+VOLUME_MODES = ("Block", "Filesystem")
+RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
+# PersistentVolume sources in the order ValidatePersistentVolumeSpec counts them
+VOLUME_SOURCES = (
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "glusterfs",
+    "flocker",
+    "nfs",
+    "rbd",
+    "quobyte",
+    "cephfs",
+    "iscsi",
+    "cinder",
+    "fc",
+    "flexVolume",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "scaleIO",
+    "local",
+    "storageos",
+    "csi",
+)
+
+
+def _access_mode_problems(modes: list[Any], *, required: str) -> list[str]:
+    if not modes:
+        return [f"spec.accessModes: Required value{required}"]
+    problems = [
+        _not_supported("spec.accessModes", mode, ACCESS_MODES)
+        for mode in modes
+        if mode not in ACCESS_MODES
+    ]
+    if "ReadWriteOncePod" in modes and len(modes) > 1:
+        problems.append(
+            "spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes"
         )
     return problems
 
 
+def _volume_mode_problems(spec: Mapping[str, Any]) -> list[str]:
+    mode = spec.get("volumeMode")
+    if mode is None or mode in VOLUME_MODES:
+        return []
+    return [_not_supported("spec.volumeMode", mode, VOLUME_MODES)]
+
+
+def _persistent_volume_problems(volume: Mapping[str, Any]) -> list[str]:
+    """core/v1 ValidatePersistentVolumeSpec, the part clients meet: access modes, a capacity
+    (the other resources a capacity may wrongly name are not checked), a known reclaim policy
+    and volume mode, exactly one volume source, node affinity for local volumes."""
+    spec = volume.get("spec") or {}
+    problems = _access_mode_problems(spec.get("accessModes") or [], required="")
+    if not spec.get("capacity"):
+        shown = "core.ResourceList(nil)" if spec.get("capacity") is None else "core.ResourceList{}"
+        problems += [
+            "spec.capacity: Required value",
+            f'spec.capacity: Unsupported value: {shown}: supported values: "storage"',
+        ]
+    policy = spec.get("persistentVolumeReclaimPolicy")
+    if policy is not None and policy not in RECLAIM_POLICIES:
+        problems.append(
+            _not_supported("spec.persistentVolumeReclaimPolicy", policy, RECLAIM_POLICIES)
+        )
+    sources = [source for source in VOLUME_SOURCES if spec.get(source) is not None]
+    if not sources:
+        problems.append("spec: Required value: must specify a volume type")
+    problems += [
+        f"spec.{source}: Forbidden: may not specify more than 1 volume type"
+        for source in sources[1:]
+    ]
+    if "local" in sources and not spec.get("nodeAffinity"):
+        problems.append("spec.nodeAffinity: Required value: Local volume requires node affinity")
+    return problems + _volume_mode_problems(spec)
+
+
+def _persistent_volume_claim_problems(claim: Mapping[str, Any]) -> list[str]:
+    """core/v1 ValidatePersistentVolumeClaimSpec, the part clients meet: access modes, a
+    storage request and a known volume mode."""
+    spec = claim.get("spec") or {}
+    problems = _access_mode_problems(
+        spec.get("accessModes") or [], required=": at least 1 access mode is required"
+    )
+    requests = (spec.get("resources") or {}).get("requests") or {}
+    if "storage" not in requests:
+        problems.append("spec.resources[storage]: Required value")
+    return problems + _volume_mode_problems(spec)
+
+
+_CONTENT_PROBLEMS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
+    DEPLOYMENTS: _deployment_problems,
+    DAEMONSETS: _daemonset_problems,
+    PERSISTENT_VOLUMES: _persistent_volume_problems,
+    PERSISTENT_VOLUME_CLAIMS: _persistent_volume_claim_problems,
+}
+
+
 def validate_content(resource: ResourceType, obj: Mapping[str, Any]) -> None:
     """What Kubernetes checks of an object's content on every write (422 Invalid): for now the
-    Deployment spec; other kinds are taken as sent."""
-    problems = _deployment_problems(obj) if resource.key == DEPLOYMENTS else []
+    specs of Deployments, DaemonSets, PersistentVolumes and PersistentVolumeClaims; other kinds
+    are taken as sent."""
+    check = _CONTENT_PROBLEMS.get(resource.key)
+    problems = check(obj) if check is not None else []
     if problems:
         name = (obj.get("metadata") or {}).get("name") or ""
         raise invalid(resource.key, resource.kind, name, problems)
@@ -511,6 +694,59 @@ def deployment_status(deployment: Obj, generation: int | None) -> Obj:
     return status
 
 
+def _default_daemonset(daemonset: Obj, *, creating: bool) -> None:
+    """apps/v1 SetDefaults_DaemonSet and the template's pod defaults; a new DaemonSet's status
+    is the API server's (PrepareForCreate), which no controller changes offline."""
+    spec = daemonset.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    template = spec.setdefault("template", {})
+    _default_pod_spec(template.setdefault("spec", {}))
+    if creating:
+        daemonset["status"] = {
+            "currentNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberReady": 0,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _default_persistent_volume(volume: Obj, *, creating: bool) -> None:
+    """core/v1 SetDefaults_PersistentVolume (Retain, Filesystem); a new one is bound at once
+    (see the module's docstring)."""
+    spec = volume.setdefault("spec", {})
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    spec.setdefault("volumeMode", "Filesystem")
+    if creating:
+        phase = "Bound" if spec.get("claimRef") else "Available"
+        volume["status"] = {"phase": phase, "lastPhaseTransitionTime": _now()}
+
+
+def _default_persistent_volume_claim(claim: Obj, *, creating: bool) -> None:
+    """core/v1 SetDefaults_PersistentVolumeClaim (Filesystem); a new one naming its volume is
+    bound at once (see the module's docstring)."""
+    spec = claim.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    if creating:
+        claim["status"] = {"phase": "Pending"}
+        if spec.get("volumeName"):
+            requested = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            claim["status"] = {
+                "phase": "Bound",
+                "accessModes": list(spec.get("accessModes") or []),
+                "capacity": {"storage": requested},
+            }
+
+
 def _default_secret(secret: Obj) -> None:
     secret.setdefault("type", "Opaque")
     # stringData is write-only: the API server folds it into data.
@@ -535,6 +771,12 @@ def apply_defaults(resource: ResourceType, obj: Obj, *, creating: bool) -> None:
         _default_secret(obj)
     elif resource.key == DEPLOYMENTS:
         _default_deployment(obj)
+    elif resource.key == DAEMONSETS:
+        _default_daemonset(obj, creating=creating)
+    elif resource.key == PERSISTENT_VOLUMES:
+        _default_persistent_volume(obj, creating=creating)
+    elif resource.key == PERSISTENT_VOLUME_CLAIMS:
+        _default_persistent_volume_claim(obj, creating=creating)
 
 
 # --- the Table form kubectl get prints ---------------------------------------------------
@@ -657,6 +899,85 @@ def _deployment_cells(deployment: Obj, age: str) -> list[Any]:
     ]
 
 
+def _daemonset_cells(daemonset: Obj, age: str) -> list[Any]:
+    spec, status = daemonset.get("spec") or {}, daemonset.get("status") or {}
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    containers = pod_spec.get("containers") or []
+    node_selector = pod_spec.get("nodeSelector") or {}
+    return [
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>",
+        age,
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        _selector_string(spec.get("selector")),
+    ]
+
+
+_ACCESS_MODE_SHORT = {
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
+
+
+def _access_modes(modes: list[str] | None) -> str:
+    """helper.GetAccessModesAsString: each mode once, in Kubernetes' order."""
+    given = set(modes or [])
+    return ",".join(short for mode, short in _ACCESS_MODE_SHORT.items() if mode in given)
+
+
+def _storage_class(obj: Obj) -> str:
+    beta = (obj["metadata"].get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class")
+    return beta if beta is not None else (obj.get("spec") or {}).get("storageClassName") or ""
+
+
+def _volume_phase(obj: Obj) -> str:
+    if obj["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    return (obj.get("status") or {}).get("phase", "")
+
+
+def _persistent_volume_cells(volume: Obj, age: str) -> list[Any]:
+    spec, status = volume.get("spec") or {}, volume.get("status") or {}
+    claim = spec.get("claimRef")
+    return [
+        str((spec.get("capacity") or {}).get("storage", "")),
+        _access_modes(spec.get("accessModes")),
+        spec.get("persistentVolumeReclaimPolicy", ""),
+        _volume_phase(volume),
+        f"{claim.get('namespace', '')}/{claim.get('name', '')}" if claim else "",
+        _storage_class(volume),
+        spec.get("volumeAttributesClassName") or "<unset>",
+        status.get("reason", ""),
+        age,
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
+def _persistent_volume_claim_cells(claim: Obj, age: str) -> list[Any]:
+    spec, status = claim.get("spec") or {}, claim.get("status") or {}
+    modes = capacity = ""
+    if spec.get("volumeName"):
+        modes = _access_modes(status.get("accessModes"))
+        capacity = str((status.get("capacity") or {}).get("storage", ""))
+    return [
+        _volume_phase(claim),
+        spec.get("volumeName", ""),
+        capacity,
+        modes,
+        _storage_class(claim),
+        spec.get("volumeAttributesClassName") or "<unset>",
+        age,
+        spec.get("volumeMode") or "<unset>",
+    ]
+
+
 def _role_ref(binding: Obj, age: str) -> list[Any]:
     ref = binding.get("roleRef") or {}
     return [f"{ref.get('kind', '')}/{ref.get('name', '')}", age]
@@ -705,6 +1026,49 @@ _COLUMNS: dict[str, tuple[list[Obj], _Cells]] = {
             _column("Selector", priority=1),
         ],
         _deployment_cells,
+    ),
+    DAEMONSETS: (
+        [
+            _column("Desired", "integer"),
+            _column("Current", "integer"),
+            _column("Ready", "integer"),
+            _column("Up-to-date", "integer"),
+            _column("Available", "integer"),
+            _column("Node Selector"),
+            AGE,
+            _column("Containers", priority=1),
+            _column("Images", priority=1),
+            _column("Selector", priority=1),
+        ],
+        _daemonset_cells,
+    ),
+    PERSISTENT_VOLUMES: (
+        [
+            _column("Capacity"),
+            _column("Access Modes"),
+            _column("Reclaim Policy"),
+            _column("Status"),
+            _column("Claim"),
+            _column("StorageClass"),
+            _column("VolumeAttributesClass"),
+            _column("Reason"),
+            AGE,
+            _column("VolumeMode", priority=1),
+        ],
+        _persistent_volume_cells,
+    ),
+    PERSISTENT_VOLUME_CLAIMS: (
+        [
+            _column("Status"),
+            _column("Volume"),
+            _column("Capacity"),
+            _column("Access Modes"),
+            _column("StorageClass"),
+            _column("VolumeAttributesClass"),
+            AGE,
+            _column("VolumeMode", priority=1),
+        ],
+        _persistent_volume_claim_cells,
     ),
     "poddisruptionbudgets.policy": (
         [

@@ -1,0 +1,396 @@
+"""The Lambda steps of RebalanceNodegroupsStateMachine. Instances, node groups and the cluster's
+Kubernetes API are the target account's (targetRoleArn); the plans table is the ops account's."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from eksops import (
+    az_rebalance,
+    instance_mapping,
+    metrics,
+    node_cordon,
+    node_drain,
+    nodegroup_surge,
+    rebalance_plans,
+)
+from eksops.eks_cluster import active_cluster, describe_cluster
+from eksops.errors import InvalidInputError
+from eksops.models.rebalance_nodegroups import RebalanceInput, Signal, rebalance_from_event
+from eksops.models.remediation_steps import (
+    DrainState,
+    DrainTarget,
+    RebalanceStep,
+    StartRebalanceEvent,
+)
+from eksops.node_readiness import node_states
+from eksops.polling import MIN_SECONDS, Poll, next_poll
+from eksops.target_account import TargetAccount, open_target
+
+Opener = Callable[[str | None, str | None], TargetAccount]
+Clock = Callable[[], datetime]
+PLANS_TABLE_VARIABLE = "REBALANCE_TABLE"
+DRAIN_TIMEOUT_VARIABLE = "DRAIN_TIMEOUT_SECONDS"
+DEFAULT_DRAIN_TIMEOUT = 600
+# EC2 reclaims a Spot instance 2 minutes after the warning, and a stopping instance is going
+# now: 90 s, leaving the pods' own shutdown and the warning's delivery the rest
+LEAVING_BUDGET_SECONDS = 90
+SURGE_LIMIT_SECONDS = 900  # a new node that is not Ready in 15 minutes will not be
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plans(environ: Mapping[str, str]) -> Any:
+    import boto3
+
+    return boto3.resource("dynamodb").Table(environ[PLANS_TABLE_VARIABLE])
+
+
+def _target(request: RebalanceInput, opener: Opener) -> TargetAccount:
+    return opener(request.region, request.target_role_arn)
+
+
+def _budget(request: RebalanceInput, signal: Signal, environ: Mapping[str, str]) -> int:
+    if signal.kind in ("spot-interruption", "state-change"):
+        return LEAVING_BUDGET_SECONDS
+    configured = int(environ.get(DRAIN_TIMEOUT_VARIABLE, DEFAULT_DRAIN_TIMEOUT))
+    return request.drain_timeout_seconds or configured
+
+
+def _ignored(request: RebalanceInput, signal: Signal, why: str, place: Any) -> dict[str, Any]:
+    return {
+        "request": request.model_dump(by_alias=True, exclude_none=True),
+        "signal": signal.model_dump(by_alias=True, exclude_none=True),
+        "instance": place.result() if place is not None else None,
+        "ignored": why,
+    }
+
+
+def _not_ours(
+    request: RebalanceInput,
+    target: TargetAccount,
+    place: instance_mapping.InstancePlace | None,
+    environ: Mapping[str, str],
+) -> str | None:
+    """Why the instance is not a node eksops drains, or None."""
+    instance_id = request.instance_id
+    if place is None:
+        return f"EC2 has no instance {instance_id} in {target.region}"
+    if place.cluster_name is None:
+        return (
+            f"instance {instance_id} belongs to no EKS cluster (no eks:cluster-name or "
+            "kubernetes.io/cluster/<name> tag)"
+        )
+    if request.cluster_name and place.cluster_name != request.cluster_name:
+        return (
+            f"instance {instance_id} is a node of {place.cluster_name}, not {request.cluster_name}"
+        )
+    cluster = describe_cluster(target.client("eks"), place.cluster_name)
+    return instance_mapping.unmanaged_reason(cluster, place.cluster_name, environ)
+
+
+def start_rebalance(
+    step: StartRebalanceEvent,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """The input from a direct start or a signal; for a drain, the instance's cluster, node group
+    and Node, and the plan: the node to drain, with a surge first on a rebalance
+    recommendation of a managed node group (recorded before anything changes, so a re-run
+    follows the same plan). An instance of a cluster eksops does not manage is ignored with the
+    reason, when a signal started the run; started directly, that is InvalidInput."""
+    request, signal = rebalance_from_event(step.event)
+    target = _target(request, opener)
+    eks = target.client("eks")
+    direct = signal.kind == "direct"
+    if request.action == "rebalance-az":
+        cluster_name = request.cluster_name or ""
+        why = instance_mapping.unmanaged_reason(
+            describe_cluster(eks, cluster_name), cluster_name, environ
+        )
+        if why:
+            raise InvalidInputError(f"clusterName: {why}")
+        return {
+            "request": request.model_dump(by_alias=True, exclude_none=True),
+            "signal": signal.model_dump(by_alias=True, exclude_none=True),
+            "instance": None,
+        }
+    instance_id = request.instance_id or ""
+    place = instance_mapping.place_of(target.client("ec2"), instance_id)
+    why = _not_ours(request, target, place, environ)
+    if why or place is None or place.cluster_name is None:
+        if direct:
+            raise InvalidInputError(f"instanceId: {why}")
+        return _ignored(request, signal, why or "", place)
+    request = request.model_copy(update={"cluster_name": place.cluster_name})
+    active_cluster(eks, place.cluster_name, "drain its nodes")
+    with target.kubernetes_access(place.cluster_name):
+        nodes = node_states(target.core_v1(place.cluster_name, environ))
+    node = nodes.get(instance_id)
+    leaving = signal.kind in ("spot-interruption", "state-change")
+    drain = DrainTarget(
+        instance_id=instance_id,
+        node_name=node.name if node else None,
+        availability_zone=place.zone,
+        nodegroup=place.nodegroup,
+        auto_scaling_group=place.auto_scaling_group,
+        reason=f"{signal.kind} of {instance_id}: drained by eksops ({step.execution_id})",
+        deadline_seconds=_budget(request, signal, environ),
+        deadline_from=signal.time if leaving else None,
+        lifecycle=signal.lifecycle,
+    )
+    plan: dict[str, Any] = {"drain": [drain.model_dump(by_alias=True)]}
+    if request.replace and place.state in ("pending", "running"):
+        plan = _replacement_plan(step, request, target, place, drain, environ)
+    return {
+        "request": request.model_dump(by_alias=True, exclude_none=True),
+        "signal": signal.model_dump(by_alias=True, exclude_none=True),
+        "instance": place.result() | {"nodeName": drain.node_name},
+        "plan": plan,
+    }
+
+
+def _replacement_plan(
+    step: StartRebalanceEvent,
+    request: RebalanceInput,
+    target: TargetAccount,
+    place: instance_mapping.InstancePlace,
+    drain: DrainTarget,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """Surge, drain, terminate: kept in the plans table first (a re-run resumes it)."""
+    if place.nodegroup is None or place.auto_scaling_group is None:
+        raise InvalidInputError(
+            f"replace: instance {place.instance_id} is not in a managed node group; drain it "
+            "without replace (its Auto Scaling group, if any, replaces it)"
+        )
+    cluster_name = place.cluster_name or ""
+    nodegroups = nodegroup_surge.cluster_nodegroups(
+        target.client("eks"), target.client("ec2"), cluster_name
+    )
+    entry, note = nodegroup_surge.replacement_surge(target.client("autoscaling"), nodegroups, place)
+    drain = drain.model_copy(update={"terminate": True, "decrement": entry is not None})
+    key = rebalance_plans.replace_key(cluster_name, place.instance_id)
+    plan: dict[str, Any] = {
+        "keys": [key],
+        "note": note,
+        "drain": [drain.model_dump(by_alias=True)],
+    }
+    if entry is not None:
+        plan["surge"] = [entry]
+    return rebalance_plans.record_plan(_plans(environ), key, plan, step.execution_id, _now)
+
+
+def plan_az_rebalance(
+    step: RebalanceStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """The plan that evens out each family of per-AZ node groups (or the one a failed run
+    left), kept before anything changes."""
+    target = _target(step.request, opener)
+    cluster_name = step.request.cluster_name or ""
+    active_cluster(target.client("eks"), cluster_name, "rebalance its node groups")
+    with target.kubernetes_access(cluster_name):
+        return az_rebalance.plan_cluster(
+            cluster_name,
+            target,
+            target.core_v1(cluster_name, environ),
+            _plans(environ),
+            _budget(step.request, step.signal, environ),
+            step.execution_id,
+            now,
+        )
+
+
+def surge_nodegroups(step: RebalanceStep, opener: Opener = open_target) -> dict[str, Any]:
+    """Set the planned node groups to their planned sizes (absolute: a re-run never grows them
+    twice)."""
+    entries = (step.plan or {}).get("surge") or []
+    eks = _target(step.request, opener).client("eks")
+    changed = nodegroup_surge.apply_surge(eks, step.request.cluster_name or "", entries)
+    return {"changed": changed, "ready": False, "poll": Poll(seconds=MIN_SECONDS).model_dump()}
+
+
+def check_surge(
+    step: RebalanceStep, opener: Opener = open_target, environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """Whether each surged node group has its new nodes Ready in its zone."""
+    entries = (step.plan or {}).get("surge") or []
+    target = _target(step.request, opener)
+    cluster_name = step.request.cluster_name or ""
+    with target.kubernetes_access(cluster_name):
+        waiting = nodegroup_surge.surge_waiting(
+            target.client("eks"),
+            target.client("autoscaling"),
+            target.core_v1(cluster_name, environ),
+            cluster_name,
+            entries,
+        )
+    surge = step.surge or {}
+    if not waiting:
+        return surge | {"ready": True, "waitingFor": []}
+    poll = next_poll(
+        Poll.model_validate(surge.get("poll") or {}), "; ".join(waiting), SURGE_LIMIT_SECONDS
+    )
+    return surge | {"ready": False, "waitingFor": waiting, "poll": poll.model_dump()}
+
+
+def _node(step: RebalanceStep) -> DrainTarget:
+    if step.node is None:
+        raise InvalidInputError("this step drains a node: it needs node")
+    return step.node
+
+
+def cordon_node(
+    step: RebalanceStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    target = _target(step.request, opener)
+    cluster_name = step.request.cluster_name or ""
+    with target.kubernetes_access(cluster_name):
+        core_v1 = target.core_v1(cluster_name, environ)
+        state = node_drain.start(core_v1, _node(step), step.execution_id, now)
+    return state.model_dump(by_alias=True)
+
+
+def _lifecycle_call(autoscaling: Any, node: DrainTarget, call: str, **extra: str) -> bool:
+    """Heartbeat or complete the node's terminate lifecycle action; False when it is over
+    already (completed by a re-run or by EKS, or timed out: the instance terminates anyway)."""
+    assert node.lifecycle is not None
+    try:
+        getattr(autoscaling, call)(
+            LifecycleHookName=node.lifecycle.hook_name,
+            AutoScalingGroupName=node.lifecycle.group_name,
+            LifecycleActionToken=node.lifecycle.token,
+            InstanceId=node.instance_id,
+            **extra,
+        )
+    except autoscaling.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "ValidationError":
+            raise
+        return False
+    return True
+
+
+def evict_pods(
+    step: RebalanceStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
+) -> dict[str, Any]:
+    """One eviction pass over the node's pods."""
+    if step.drain is None:
+        raise InvalidInputError("EvictPods needs the drain's state")
+    target = _target(step.request, opener)
+    cluster_name = step.request.cluster_name or ""
+    node = _node(step)
+    if node.lifecycle is not None:  # keep the action waiting while the drain runs
+        _lifecycle_call(target.client("autoscaling"), node, "record_lifecycle_action_heartbeat")
+    with target.kubernetes_access(cluster_name):
+        state = node_drain.evict_pass(target.core_v1(cluster_name, environ), step.drain, now)
+    return state.model_dump(by_alias=True)
+
+
+def _terminate(autoscaling: Any, node: DrainTarget) -> str:
+    try:
+        autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=node.instance_id, ShouldDecrementDesiredCapacity=node.decrement
+        )
+    except autoscaling.exceptions.ClientError as exc:
+        error = exc.response["Error"]
+        # a re-run: the group no longer has it (Auto Scaling: "Instance Id not found - No
+        # managed instance found for instance ID"); any other refusal (min size) is real
+        if error["Code"] != "ValidationError" or "not found" not in error.get("Message", ""):
+            raise
+        return "already terminating"
+    return "terminating" + (" (desired capacity decremented)" if node.decrement else "")
+
+
+def finish_node(
+    step: RebalanceStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+) -> dict[str, Any]:
+    """The node's outcome. Drained: its instance terminated when the plan says so, its
+    lifecycle action completed. Out of time: the blocking pods and budgets are reported; an
+    instance that goes away anyway (Spot, stopping, lifecycle action) still goes; one that
+    stays keeps its node cordoned with the reason recorded, or uncordoned (AZ rebalance)."""
+    node, state = _node(step), step.drain
+    if state is None:
+        raise InvalidInputError("FinishNode needs the drain's state")
+    target = _target(step.request, opener)
+    autoscaling = target.client("autoscaling")
+    result: dict[str, Any] = {
+        "instanceId": node.instance_id,
+        "nodeName": state.node_name,
+        "outcome": state.status,
+        "counts": state.counts,
+        "pods": state.pods,
+    }
+    if state.status == "drained":
+        if node.terminate:
+            result["instance"] = _terminate(autoscaling, node)
+    else:
+        result["cause"] = node_drain.blocked_summary(state)
+        if state.node_name is not None and node.lifecycle is None:
+            result["cordon"] = _after_blocked(step, target, node, state, environ)
+    if node.lifecycle is not None:
+        completed = _lifecycle_call(
+            autoscaling, node, "complete_lifecycle_action", LifecycleActionResult="CONTINUE"
+        )
+        result["lifecycleAction"] = "CONTINUE" if completed else "already over"
+    return result
+
+
+def _after_blocked(
+    step: RebalanceStep,
+    target: TargetAccount,
+    node: DrainTarget,
+    state: DrainState,
+    environ: Mapping[str, str],
+) -> str:
+    cluster_name = step.request.cluster_name or ""
+    with target.kubernetes_access(cluster_name):
+        core_v1 = target.core_v1(cluster_name, environ)
+        if node.on_blocked == "uncordon":
+            node_cordon.uncordon(core_v1, state.node_name or "")
+            return "uncordoned: the drain was given up, the node stays in service"
+        reason = f"{node.reason}; drain blocked: {node_drain.blocked_summary(state)}"
+        node_cordon.record_reason(core_v1, state.node_name or "", reason[:1000])
+    return "kept cordoned, the reason recorded in its eksops.io/cordon-reason annotation"
+
+
+def report_outcome(
+    step: RebalanceStep, environ: Mapping[str, str] = os.environ, now: Clock = _now
+) -> dict[str, Any]:
+    """The run's outcome and metrics; a plan fully carried out is marked done."""
+    drained = step.drained or []
+    blocked = [node for node in drained if node["outcome"] == "blocked"]
+    evicted = sum(node["counts"].get("evicted", 0) for node in drained)
+    metrics.count("NodesDrained", len(drained) - len(blocked))
+    metrics.count("PodsEvicted", evicted)
+    metrics.count("DrainsBlocked", len(blocked))
+    keys = (step.plan or {}).get("keys") or []
+    if keys and not blocked:
+        table = _plans(environ)
+        for key in keys:
+            rebalance_plans.finish_plan(table, key, step.execution_id, now)
+    outcome: dict[str, Any] = {
+        "status": "blocked" if blocked else "done",
+        "nodesDrained": len(drained) - len(blocked),
+        "nodesBlocked": len(blocked),
+        "podsEvicted": evicted,
+    }
+    if blocked:
+        outcome["cause"] = "; ".join(node["cause"] for node in blocked)
+    return outcome

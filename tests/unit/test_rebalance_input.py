@@ -1,0 +1,219 @@
+"""RebalanceNodegroups inputs and the signals EventBridge delivers: what each stands for, and
+the named errors of what does not fit. The execution names the signal router derives."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from eksops.errors import InvalidInputError
+from eksops.models.rebalance_nodegroups import rebalance_from_event
+from eksops.rebalance_signals import MAX_NAME, execution_name, route
+
+INSTANCE = "i-0123456789abcdef0"
+DRAIN = {"clusterName": "prod", "instanceId": INSTANCE, "action": "drain"}
+
+
+def ec2_event(detail_type: str, **detail: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "7e8f9a0b-1c2d-3e4f-5a6b-7c8d9e0f1a2b",
+        "detail-type": detail_type,
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": "2026-11-23T04:00:00Z",
+        "region": "eu-west-1",
+        "resources": [f"arn:aws:ec2:eu-west-1:123456789012:instance/{INSTANCE}"],
+        "detail": detail,
+    }
+
+
+def test_a_direct_drain_needs_the_cluster_and_the_instance() -> None:
+    request, signal = rebalance_from_event(
+        {"clusterName": "prod", "instanceId": INSTANCE, "action": "drain"}
+    )
+    assert (request.cluster_name, request.instance_id, request.replace) == ("prod", INSTANCE, False)
+    assert signal.kind == "direct"
+    for bad, message in [
+        ({"instanceId": INSTANCE, "action": "drain"}, "clusterName: Field required"),
+        ({"clusterName": "prod", "action": "drain"}, "action drain needs instanceId"),
+        (
+            {"clusterName": "prod", "action": "rebalance-az", "instanceId": INSTANCE},
+            "rebalance-az takes no instanceId",
+        ),
+        ({"clusterName": "prod", "action": "evacuate"}, "action"),
+        ({"clusterName": "prod", "instanceId": "i-xyz", "action": "drain"}, "instanceId"),
+        (
+            {**DRAIN, "timeout": 5},
+            "timeout: Extra inputs are not permitted",
+        ),
+        (
+            {
+                "clusterName": "prod",
+                "instanceId": INSTANCE,
+                "action": "drain",
+                "drainTimeoutSeconds": 5,
+            },
+            "drainTimeoutSeconds",
+        ),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            rebalance_from_event(bad)
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "kind", "replace"),
+    [
+        (
+            "EC2 Spot Instance Interruption Warning",
+            {"instance-id": INSTANCE, "instance-action": "terminate"},
+            "spot-interruption",
+            False,
+        ),
+        (
+            "EC2 Instance Rebalance Recommendation",
+            {"instance-id": INSTANCE},
+            "rebalance-recommendation",
+            True,
+        ),
+        (
+            "EC2 Instance State-change Notification",
+            {"instance-id": INSTANCE, "state": "stopping"},
+            "state-change",
+            False,
+        ),
+    ],
+)
+def test_ec2_signals_drain_their_instance(detail_type, detail, kind, replace) -> None:
+    request, signal = rebalance_from_event(ec2_event(detail_type, **detail))
+    assert request.action == "drain"
+    assert request.instance_id == INSTANCE
+    assert request.cluster_name is None  # found from the instance's tags
+    assert request.region == "eu-west-1"
+    assert request.replace is replace
+    assert (signal.kind, signal.time) == (kind, "2026-11-23T04:00:00Z")
+
+
+def test_a_terminate_lifecycle_action_carries_what_completes_it() -> None:
+    event = ec2_event("EC2 Instance-terminate Lifecycle Action")
+    event["source"] = "aws.autoscaling"
+    event["detail"] = {
+        "LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
+        "AutoScalingGroupName": "eks-workers-1234",
+        "LifecycleHookName": "drain",
+        "EC2InstanceId": INSTANCE,
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+    }
+    request, signal = rebalance_from_event(event)
+    assert request.instance_id == INSTANCE
+    assert signal.lifecycle is not None
+    assert signal.lifecycle.token == "87654321-4321-4321-4321-210987654321"
+    assert (signal.lifecycle.group_name, signal.lifecycle.hook_name) == (
+        "eks-workers-1234",
+        "drain",
+    )
+
+
+def test_other_events_and_states_are_named_errors() -> None:
+    with pytest.raises(InvalidInputError, match="only stopping and shutting-down drain"):
+        rebalance_from_event(
+            ec2_event(
+                "EC2 Instance State-change Notification",
+                **{"instance-id": INSTANCE, "state": "running"},
+            )
+        )
+    with pytest.raises(InvalidInputError, match="does not act on the event"):
+        rebalance_from_event(
+            ec2_event("EC2 Instance Launch Successful", **{"instance-id": INSTANCE})
+        )
+    with pytest.raises(InvalidInputError, match="instanceId"):
+        rebalance_from_event(ec2_event("EC2 Spot Instance Interruption Warning"))
+
+
+def test_execution_names_are_derived_and_fit() -> None:
+    assert execution_name("spot-interruption", INSTANCE) == f"spot-interruption-{INSTANCE}"
+    long = execution_name("az-skew", "c" * 100, "20261123T0400")
+    assert len(long) == MAX_NAME
+    assert long != execution_name("az-skew", "c" * 99 + "d", "20261123T0400")
+
+
+class FakeSfn:
+    """Step Functions' StartExecution naming rules: a name is taken for good; the same name and
+    input while running returns the running execution."""
+
+    class exceptions:
+        class ExecutionAlreadyExists(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.started: dict[str, str] = {}
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
+        if name in self.started and self.started[name] != input:
+            raise self.exceptions.ExecutionAlreadyExists(name)
+        self.started[name] = input
+        return {"executionArn": f"{stateMachineArn}:{name}"}
+
+
+class FakeEks:
+    def __init__(self, clusters: dict[str, dict[str, str]]) -> None:
+        self.clusters = clusters
+
+    class exceptions:
+        class ResourceNotFoundException(Exception):
+            pass
+
+    def get_paginator(self, name: str) -> Any:
+        clusters = sorted(self.clusters)
+
+        class Pages:
+            def paginate(self) -> list[dict[str, Any]]:
+                return [{"clusters": clusters}]
+
+        return Pages()
+
+    def describe_cluster(self, name: str) -> dict[str, Any]:
+        return {"cluster": {"name": name, "tags": self.clusters[name]}}
+
+
+ENV = {"REBALANCE_STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:r"}
+
+
+def test_a_signal_sent_twice_starts_one_execution() -> None:
+    sfn = FakeSfn()
+    first = ec2_event("EC2 Spot Instance Interruption Warning", **{"instance-id": INSTANCE})
+    again = {**first, "id": "another-delivery-of-another-warning"}
+    answers = [route(event, sfn, FakeEks({}), ENV) for event in (first, first, again)]
+    assert [a["executions"][0]["name"] for a in answers] == [f"spot-interruption-{INSTANCE}"] * 3
+    assert [a["executions"][0]["started"] for a in answers] == [True, True, False]
+    assert len(sfn.started) == 1
+
+
+def test_the_schedule_starts_one_skew_check_per_managed_cluster() -> None:
+    sfn = FakeSfn()
+    eks = FakeEks(
+        {
+            "made-by-eksops": {"eksops:cluster": "made-by-eksops"},
+            "listed": {},
+            "opted-out": {"eksops:cluster": "opted-out", "eksops/rebalance": "off"},
+            "someone-elses": {},
+        }
+    )
+    event = {
+        "id": "s",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": "2026-11-23T04:00:00Z",
+        "detail": {},
+    }
+    answer = route(event, sfn, eks, {**ENV, "REBALANCE_CLUSTER_NAMES": "listed"})
+    assert sorted(sfn.started) == [
+        "az-skew-listed-20261123T0400",
+        "az-skew-made-by-eksops-20261123T0400",
+    ]
+    assert json.loads(sfn.started["az-skew-listed-20261123T0400"]) == {
+        "clusterName": "listed",
+        "action": "rebalance-az",
+    }
+    assert answer["signal"] == "schedule"
