@@ -27,13 +27,15 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
         "3. `eksops token",
         "4. `eksops kubeconfig --cluster-name demo --region us-west-2`",  # the workflow's output
         "5. KubeconfigFunction",
-        "6. `eksops run DeleteClusterStateMachine",
+        "6. Remediation: EC2 recommends rebalancing",
+        "7. `eksops run DeleteClusterStateMachine",
     )
     at = [next((i for i, line in enumerate(lines) if line.startswith(s)), -1) for s in steps]
     where = dict(zip(steps, at, strict=True))
     assert -1 not in at, where
     assert at == sorted(at), where  # in order
-    create, delete = "\n".join(lines[at[1] : at[2]]), "\n".join(lines[at[5] :])
+    create, delete = "\n".join(lines[at[1] : at[2]]), "\n".join(lines[at[6] :])
+    rebalance = "\n".join(lines[at[5] : at[6]])
 
     # the cluster is made by the workflow, followed live as `eksops run` follows it
     assert "wait  WaitForClusterActive: 5 s" in create
@@ -60,6 +62,12 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     assert "verified: True (a token of system:serviceaccount:external-dns:external-dns" in create
     assert f'"eks.amazonaws.com/role-arn":"{role}"' in demo.stdout
     assert "-> eksops.InvalidInput: cluster name 'not a name'" in demo.stdout
+
+    # a rebalance recommendation sent twice: one execution, a replacement first, one pod evicted
+    assert "SUCCEEDED (1 execution for two events)" in rebalance
+    assert "node group general-us-west-2a (us-west-2a) grows by one first" in rebalance
+    assert "shop/api-0: evicted" in rebalance
+    assert "terminating (desired capacity decremented)" in rebalance
 
     assert "SUCCEEDED after" in delete
     assert "clusters left in the account: []" in delete

@@ -217,3 +217,21 @@ def test_the_schedule_starts_one_skew_check_per_managed_cluster() -> None:
         "action": "rebalance-az",
     }
     assert answer["signal"] == "schedule"
+
+
+def test_each_terminate_hook_of_an_instance_gets_its_own_execution() -> None:
+    sfn = FakeSfn()
+    for hook in ("Terminate-LC-Hook", "eksops-drain", "eksops-drain"):
+        event = ec2_event("EC2 Instance-terminate Lifecycle Action")
+        event["source"] = "aws.autoscaling"
+        event["detail"] = {
+            "LifecycleActionToken": f"token-of-{hook}",
+            "AutoScalingGroupName": "eks-workers",
+            "LifecycleHookName": hook,
+            "EC2InstanceId": INSTANCE,
+        }
+        route(event, sfn, FakeEks({}), ENV)
+    assert sorted(sfn.started) == [
+        f"terminate-lifecycle-action-{INSTANCE}-Terminate-LC-Hook",
+        f"terminate-lifecycle-action-{INSTANCE}-eksops-drain",
+    ]

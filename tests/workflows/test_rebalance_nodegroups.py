@@ -598,3 +598,58 @@ def test_crash_in_an_az_rebalance_then_rerun_converges(account, state) -> None:
     ]
     assert sizes[0] == 2  # 3/1/1: one node moved out of the long zone, never two
     assert sorted(sizes) == [1, 2, 2]
+
+
+# -- more signals ---------------------------------------------------------------------------------
+
+
+def test_a_terminate_lifecycle_action_waits_for_the_drain_then_continues(account) -> None:
+    (group,) = join(account, "hooked", per_az=False)
+    ((instance_id, node),) = nodes_of(account, group).items()
+    ns = namespace(account)
+    pod(account, ns, "job", node["metadata"]["name"])
+    eks, autoscaling = account.client("eks"), account.client("autoscaling")
+    (asg,) = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=group)["nodegroup"][
+        "resources"
+    ]["autoScalingGroups"]
+    autoscaling.put_lifecycle_hook(
+        LifecycleHookName="eksops-drain",
+        AutoScalingGroupName=asg["name"],
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=300,
+        DefaultResult="ABANDON",
+    )
+    autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+    )
+    name = f"terminate-lifecycle-action-{instance_id}-eksops-drain"
+    (started,) = eventually(lambda: executions_named(account, name), "the execution", 60)
+    done = finish(account, started["executionArn"])
+
+    assert done.status == "SUCCEEDED", done
+    (outcome,) = done.output["drained"]
+    assert outcome["lifecycleAction"] == "CONTINUE"
+    assert [p["outcome"] for p in outcome["pods"]] == ["evicted"]
+    eventually(
+        lambda: (
+            account.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+                "Instances"
+            ][0]["State"]["Name"]
+            in ("shutting-down", "terminated")
+        ),
+        "the instance terminated once the action went on",
+    )
+
+
+def test_an_instance_stopping_is_drained(account) -> None:
+    (group,) = join(account, "stopping", per_az=False)
+    ((instance_id, node),) = nodes_of(account, group).items()
+    ns = namespace(account)
+    pod(account, ns, "web", node["metadata"]["name"])
+    detail = {"instance-id": instance_id, "state": "stopping"}
+    put_signal(account, "aws.ec2", "EC2 Instance State-change Notification", detail)
+    name = f"state-change-{instance_id}"
+    (started,) = eventually(lambda: executions_named(account, name), "the execution")
+    done = finish(account, started["executionArn"])
+    assert done.status == "SUCCEEDED", done
+    assert pods_in(account, ns) == {}

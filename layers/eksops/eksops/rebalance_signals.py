@@ -75,5 +75,8 @@ def route(
         ]
         return {"signal": "schedule", "executions": executions}
     request, signal = rebalance_from_event(event)
-    name = execution_name(signal.kind, request.instance_id or "")
+    # an instance leaving a group with several terminate hooks (EKS's and yours) has an action
+    # per hook, each waiting for its own completion
+    hook = [signal.lifecycle.hook_name] if signal.lifecycle else []
+    name = execution_name(signal.kind, request.instance_id or "", *hook)
     return {"signal": signal.kind, "executions": [_start(sfn, state_machine_arn, name, event)]}

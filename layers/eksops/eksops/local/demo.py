@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +26,7 @@ CLUSTER = "demo"
 REGION = "us-west-2"
 TIME_SCALE = 0.05  # a 5 s Wait state takes 0.25 s
 EKS_SECONDS = 40  # simulated seconds EKS takes to create (or delete) the cluster and add-ons
+ZONE_LABEL = "topology.kubernetes.io/zone"
 ADMIN_USER = "demo-admin"  # the IAM user the demo runs as, made the cluster's administrator
 EXISTING_KUBECONFIG = """\
 apiVersion: v1
@@ -103,6 +104,82 @@ def _execution_arn(account: Any, workflow: str, name: str) -> str:
     from eksops.workflow_run import execution_arn_for
 
     return execution_arn_for(account.resource(workflow), name)
+
+
+def _rebalance(account: Any, kubeconfig: Path, home: Path, say: Callable[[str], None]) -> int:
+    """A rebalance recommendation, sent twice, for a node whose pod a budget covers."""
+    nodes = json.loads(_kubectl(kubeconfig, "get", "nodes", "-o", "json"))["items"]
+    target, other = sorted(nodes, key=lambda n: n["metadata"]["labels"][ZONE_LABEL])[:2]
+    instance_id = target["spec"]["providerID"].rsplit("/", 1)[1]
+    zone = target["metadata"]["labels"][ZONE_LABEL]
+    manifests: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "api", "namespace": "shop"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "api"}}},
+        },
+    ]
+    for name, node in (("api-0", target), ("api-1", other), ("web-0", other)):
+        app = name.split("-")[0]
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+                "spec": {
+                    "nodeName": node["metadata"]["name"],
+                    "containers": [{"name": app, "image": "nginx"}],
+                },
+            }
+        )
+    shop = home / "shop.json"
+    shop.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
+    _kubectl(kubeconfig, "apply", "-f", str(shop))
+    say(
+        f"\n6. Remediation: EC2 recommends rebalancing {instance_id} ({zone}); the event, put on"
+        "\n   the bus twice, reaches RouteRebalanceSignalFunction, which starts one"
+        "\n   RebalanceNodegroupsStateMachine execution. The pods, api under a budget of"
+        "\n   minAvailable 1:"
+    )
+    say(_kubectl(kubeconfig, "get", "pods", "-n", "shop", "-o", "wide").rstrip())
+    entry = {
+        "Source": "aws.ec2",
+        "DetailType": "EC2 Instance Rebalance Recommendation",
+        "Detail": json.dumps({"instance-id": instance_id}),
+    }
+    for _ in range(2):
+        account.client("events").put_events(Entries=[entry])
+    sfn, name = account.client("stepfunctions"), f"rebalance-recommendation-{instance_id}"
+    machine = account.resource("RebalanceNodegroupsStateMachine")
+    deadline = time.monotonic() + 180
+    done: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        runs = [e for e in listed if e["name"] == name]
+        if runs:
+            done = sfn.describe_execution(executionArn=runs[0]["executionArn"])
+            if done["status"] != "RUNNING":
+                break
+        time.sleep(0.5)
+    if done.get("status") != "SUCCEEDED":
+        say(f"\nRebalanceNodegroupsStateMachine did not succeed: {done}")
+        return 1
+    output = json.loads(done["output"])
+    (drained,) = output["drained"]
+    say(f"   execution {name}: {done['status']} ({len(runs)} execution for two events)")
+    say(f"   surge first: {output['plan']['note']}")
+    for pod in drained["pods"]:
+        say(f"     {pod['pod']}: {pod['outcome']}")
+    say(f"   instance {instance_id}: {drained['instance']}")
+    say("\n   kubectl get pods -n shop -o wide: the budget allowed one api pod to go; the others")
+    say("   stayed where they were:")
+    say(_kubectl(kubeconfig, "get", "pods", "-n", "shop", "-o", "wide").rstrip())
+    columns = f"{ZONE_LABEL},eks.amazonaws.com/nodegroup"
+    say(f"\n   kubectl get nodes: a Ready replacement in {zone}, the old node gone:")
+    say(_kubectl(kubeconfig, "get", "nodes", "-L", columns).rstrip())
+    return 0
 
 
 def run(out: TextIO) -> int:
@@ -277,10 +354,13 @@ def run(out: TextIO) -> int:
             say(f"   {json.dumps(event)}\n     -> {outcome} ({took})")
         say("   (the first call starts a warm worker with the deployed code; later calls reuse it)")
 
+        if _rebalance(account, kubeconfig, home, say) != 0:
+            return 1
+
         delete_input = home / "delete-cluster.json"
         delete_input.write_text(json.dumps({"clusterName": CLUSTER, "region": REGION}) + "\n")
         say(
-            f"\n6. `eksops run DeleteClusterStateMachine --input {delete_input.name}` with "
+            f"\n7. `eksops run DeleteClusterStateMachine --input {delete_input.name}` with "
             f"{delete_input.read_text().strip()}:\n   node groups, add-ons and access entries, the "
             "cluster, then the OIDC provider\n   and the cluster and node roles eksops made\n"
         )
@@ -290,5 +370,5 @@ def run(out: TextIO) -> int:
         remaining = account.client("eks").list_clusters()["clusters"]
         say(f"\n   clusters left in the account: {remaining}")
     say(f"\nDone in {time.monotonic() - started:.0f} s. `eksops local up` serves the same account")
-    say("to the AWS CLI, kubectl and `eksops run`; remediation comes next.")
+    say("to the AWS CLI, kubectl and `eksops run`.")
     return 0
