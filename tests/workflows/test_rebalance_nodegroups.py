@@ -653,3 +653,22 @@ def test_an_instance_stopping_is_drained(account) -> None:
     done = finish(account, started["executionArn"])
     assert done.status == "SUCCEEDED", done
     assert pods_in(account, ns) == {}
+
+
+def test_the_schedule_checks_every_managed_cluster_for_skew(account) -> None:
+    from eksops.local.control import call
+
+    sent = call(
+        account.endpoint_url, "fire-schedule", {"rule": "RouteRebalanceSignalFunctionAzSkewCheck"}
+    )
+    assert sent, sent
+    (started,) = eventually(
+        lambda: executions_named(account, f"az-skew-{CLUSTER}-"), "the scheduled check", 60
+    )
+    done = finish(account, started["executionArn"])
+    assert done.status == "SUCCEEDED", done
+    described = account.client("stepfunctions").describe_execution(
+        executionArn=started["executionArn"]
+    )
+    assert json.loads(described["input"]) == {"clusterName": CLUSTER, "action": "rebalance-az"}
+    assert "PlanAzRebalance" in done.states_entered()
