@@ -159,6 +159,18 @@ def test_node_groups_outside_any_family_say_why() -> None:
     }
 
 
+def test_capacity_type_or_instance_types_that_differ_split_a_family() -> None:
+    spot = nodegroup("w-us-east-1c", ["us-east-1c"])
+    spot["capacityType"] = "SPOT"
+    bigger = nodegroup("w-us-east-1d", ["us-east-1d"])
+    bigger["instanceTypes"] = ["m6i.2xlarge"]
+    found, left_out = group_families([*per_az("w", ZONES[:2]), spot, bigger])
+    assert [(f.name, [m.zone for m in f.members]) for f in found] == [
+        ("w", ["us-east-1a", "us-east-1b"]),
+    ]
+    assert [entry.nodegroup for entry in left_out] == ["w-us-east-1c", "w-us-east-1d"]
+
+
 def test_labels_or_taints_that_differ_split_a_family() -> None:
     gpu = {**LABELS, "accelerator": "nvidia"}
     taint = [{"key": "dedicated", "value": "batch", "effect": "NO_SCHEDULE"}]
@@ -176,10 +188,14 @@ def test_labels_or_taints_that_differ_split_a_family() -> None:
     ]
     assert left_out == [
         Excluded(
-            "t-us-east-1c", "no other node group named t-<zone> has the same labels and taints"
+            "t-us-east-1c",
+            "no other node group named t-<zone> has the same labels, taints, capacity type "
+            "and instance types",
         ),
         Excluded(
-            "w-us-east-1c", "no other node group named w-<zone> has the same labels and taints"
+            "w-us-east-1c",
+            "no other node group named w-<zone> has the same labels, taints, capacity type "
+            "and instance types",
         ),
     ]
 

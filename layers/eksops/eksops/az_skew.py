@@ -108,8 +108,10 @@ def family_prefix(name: str, zone: str) -> str | None:
 
 
 def _kind(nodegroup: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
-    """What the members of a family share: labels (zone labels aside) and taints. Taints are
-    compared too: a pod that tolerates one group's taint cannot move to a group without it."""
+    """What the members of a family share: labels (zone labels aside), taints, capacity type
+    and instance types. A pod that tolerates one group's taint cannot move to a group without
+    it, and moving nodes between Spot and On-Demand, or between instance types, changes what
+    the capacity is rather than where it is."""
     labels = {
         key: value
         for key, value in (nodegroup.get("labels") or {}).items()
@@ -119,7 +121,8 @@ def _kind(nodegroup: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], tu
         (taint.get("key", ""), taint.get("value") or "", taint.get("effect", ""))
         for taint in nodegroup.get("taints") or []
     )
-    return tuple(sorted(labels.items())), tuple(taints)
+    capacity = (nodegroup.get("capacityType"), *sorted(nodegroup.get("instanceTypes") or []))
+    return tuple(sorted(labels.items())), (*taints, capacity)
 
 
 def _member(nodegroup: Mapping[str, Any], zone: str) -> Member:
@@ -179,7 +182,8 @@ def group_families(
         shared = {zone: sorted(group) for zone, group in by_zone.items() if len(group) > 1}
         if len(members) == 1:
             why = (
-                f"no other node group named {prefix}-<zone> has the same labels and taints"
+                f"no other node group named {prefix}-<zone> has the same labels, taints, "
+                "capacity type and instance types"
                 if kinds_of_prefix[prefix] > 1
                 else f"alone: no other node group named {prefix}-<zone>"
             )
