@@ -322,3 +322,27 @@ def test_every_task_retries_and_every_invoked_function_is_granted(logical_id: st
         if placeholder:  # a Lambda function by ARN
             function = substitutions[placeholder.group(1)]["Fn::GetAtt"][0]
             assert function in granted, f"{logical_id}.{name}: may not invoke {function}"
+
+
+def _tasks(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, Map item processors' and Parallel branches' too."""
+    for name, state in definition["States"].items():
+        yield name, state
+        for inner in [state.get("ItemProcessor", {}), *state.get("Branches", [])]:
+            if inner:
+                yield from _tasks(inner)
+
+
+@pytest.mark.parametrize("machine", sorted(p.name for p in (REPO / "statemachines").glob("*.json")))
+def test_each_lambda_task_outlasts_its_function(machine: str) -> None:
+    """A Task whose TimeoutSeconds is no more than its function's Timeout can fail with
+    States.Timeout, which no Retry covers, where the Lambda would have timed out
+    (Sandbox.Timedout, retried)."""
+    definition = json.loads((REPO / "statemachines" / machine).read_text(encoding="utf-8"))
+    for name, state in _tasks(definition):
+        if state["Type"] != "Task" or not state["Resource"].startswith("${"):
+            continue
+        function = state["Resource"][2:-1].removesuffix("Arn")
+        timeout = RESOURCES[function]["Properties"].get("Timeout", GLOBAL_FUNCTION["Timeout"])
+        assert state["TimeoutSeconds"] >= timeout + 30, (name, timeout)
+        assert any("Sandbox.Timedout" in r["ErrorEquals"] for r in state["Retry"]), name

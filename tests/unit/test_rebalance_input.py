@@ -235,3 +235,28 @@ def test_each_terminate_hook_of_an_instance_gets_its_own_execution() -> None:
         f"terminate-lifecycle-action-{INSTANCE}-Terminate-LC-Hook",
         f"terminate-lifecycle-action-{INSTANCE}-eksops-drain",
     ]
+
+
+def test_names_step_functions_refuses_are_replaced_and_kept_distinct() -> None:
+    slashed = execution_name("terminate-lifecycle-action", INSTANCE, "team/drain")
+    underscored = execution_name("terminate-lifecycle-action", INSTANCE, "team_drain")
+    assert "/" not in slashed
+    assert slashed != underscored
+    assert len(slashed) <= MAX_NAME
+
+
+def test_only_the_stack_s_lifecycle_hooks_are_completed() -> None:
+    from eksops.models.rebalance_nodegroups import LifecycleAction, Signal
+    from eksops.rebalance_steps import _hook_not_ours
+
+    def signal(hook: str) -> Signal:
+        action = LifecycleAction(group_name="g", hook_name=hook, token="t")
+        return Signal(kind="terminate-lifecycle-action", lifecycle=action)
+
+    assert _hook_not_ours(signal("eksops-drain"), {}) is None  # the default
+    assert "Terminate-LC-Hook is not one eksops completes" in (
+        _hook_not_ours(signal("Terminate-LC-Hook"), {}) or ""
+    )
+    listed = {"DRAIN_LIFECYCLE_HOOK_NAMES": "ours, theirs"}
+    assert _hook_not_ours(signal("theirs"), listed) is None
+    assert _hook_not_ours(Signal(kind="spot-interruption"), {}) is None

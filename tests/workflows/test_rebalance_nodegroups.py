@@ -627,6 +627,7 @@ def test_a_terminate_lifecycle_action_waits_for_the_drain_then_continues(account
     done = finish(account, started["executionArn"])
 
     assert done.status == "SUCCEEDED", done
+    assert "drained" in done.output, done.output
     (outcome,) = done.output["drained"]
     assert outcome["lifecycleAction"] == "CONTINUE"
     assert [p["outcome"] for p in outcome["pods"]] == ["evicted"]

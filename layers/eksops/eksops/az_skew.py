@@ -107,7 +107,7 @@ def family_prefix(name: str, zone: str) -> str | None:
     return None
 
 
-def _kind(nodegroup: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
+def kind_of(nodegroup: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], tuple[Any, ...]]:
     """What the members of a family share: labels (zone labels aside), taints, capacity type
     and instance types. A pod that tolerates one group's taint cannot move to a group without
     it, and moving nodes between Spot and On-Demand, or between instance types, changes what
@@ -168,7 +168,7 @@ def group_families(
                 Excluded(name, f"its name does not end with its zone: <name>-{zone}{short}")
             )
             continue
-        candidates[(prefix, _kind(nodegroup))].append((_member(nodegroup, zone), nodegroup))
+        candidates[(prefix, kind_of(nodegroup))].append((_member(nodegroup, zone), nodegroup))
 
     kinds_of_prefix: dict[str, int] = defaultdict(int)
     for prefix, _ in candidates:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eksops import az_skew
 from eksops.errors import NotYetConsistentError
 from eksops.instance_mapping import InstancePlace
 from eksops.node_readiness import LIVE_STATES, node_states
@@ -66,14 +67,13 @@ def replacement_surge(
     if own is None:
         return None, f"node group {place.nodegroup} is gone"
     candidates = [own] if own["zones"] == [place.zone] else []
-    if not candidates:
-        stem = own["nodegroupName"].removesuffix(f"-{place.zone}")
+    if not candidates:  # a multi-AZ group: a node group of its family in the instance's zone
         candidates = [
             ng
             for ng in nodegroups
             if ng["zones"] == [place.zone]
-            and ng["nodegroupName"].startswith(stem)
-            and (ng.get("labels") or {}) == (own.get("labels") or {})
+            and az_skew.family_prefix(ng["nodegroupName"], place.zone) == own["nodegroupName"]
+            and az_skew.kind_of(ng) == az_skew.kind_of(own)
         ]
     chosen = candidates[0] if candidates else own
     scaling = chosen["scalingConfig"]
@@ -97,18 +97,20 @@ def apply_surge(eks: Any, cluster_name: str, entries: list[dict[str, Any]]) -> l
             raise NotYetConsistentError(f"node group {entry['nodegroup']} is not there (yet)")
         if nodegroup["scalingConfig"]["desiredSize"] >= entry["desiredSize"]:
             continue
-        try:
-            eks.update_nodegroup_config(
-                clusterName=cluster_name,
-                nodegroupName=entry["nodegroup"],
-                scalingConfig={"desiredSize": entry["desiredSize"]},
-            )
-        except eks.exceptions.ResourceInUseException as exc:
-            raise NotYetConsistentError(
-                f"node group {entry['nodegroup']} is being updated: {exc}"
-            ) from None
+        apply_size(eks, cluster_name, entry["nodegroup"], entry["desiredSize"])
         changed.append(entry["nodegroup"])
     return changed
+
+
+def apply_size(eks: Any, cluster_name: str, name: str, desired: int) -> None:
+    """Set the node group's desiredSize; one busy with another update is
+    eksops.NotYetConsistent (retried)."""
+    try:
+        eks.update_nodegroup_config(
+            clusterName=cluster_name, nodegroupName=name, scalingConfig={"desiredSize": desired}
+        )
+    except eks.exceptions.ResourceInUseException as exc:
+        raise NotYetConsistentError(f"node group {name} is being updated: {exc}") from None
 
 
 def surge_waiting(

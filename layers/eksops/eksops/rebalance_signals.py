@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -25,11 +26,14 @@ MAX_NAME = 80  # Step Functions execution names
 
 
 def execution_name(*parts: str) -> str:
-    """``parts`` joined by dashes, shortened with a hash when over 80 characters."""
-    name = "-".join(parts)
-    if len(name) <= MAX_NAME:
+    """``parts`` joined by dashes, characters Step Functions refuses in names (a hook name may
+    have "/") replaced, shortened with a hash when over 80 characters or when anything was
+    replaced (distinct parts stay distinct names)."""
+    wanted = "-".join(parts)
+    name = re.sub(r"[^A-Za-z0-9_.+=@-]", "_", wanted)
+    if len(name) <= MAX_NAME and name == wanted:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    digest = hashlib.sha256(wanted.encode()).hexdigest()[:10]
     return f"{name[: MAX_NAME - 11]}-{digest}"
 
 

@@ -18,7 +18,7 @@ from eksops import (
     rebalance_plans,
 )
 from eksops.eks_cluster import active_cluster, describe_cluster
-from eksops.errors import InvalidInputError
+from eksops.errors import InvalidInputError, NotYetConsistentError
 from eksops.models.rebalance_nodegroups import RebalanceInput, Signal, rebalance_from_event
 from eksops.models.remediation_steps import (
     DrainState,
@@ -27,6 +27,7 @@ from eksops.models.remediation_steps import (
     StartRebalanceEvent,
 )
 from eksops.node_readiness import node_states
+from eksops.nodegroup_creation import describe_nodegroup
 from eksops.polling import MIN_SECONDS, Poll, next_poll
 from eksops.target_account import TargetAccount, open_target
 
@@ -35,6 +36,8 @@ Clock = Callable[[], datetime]
 PLANS_TABLE_VARIABLE = "REBALANCE_TABLE"
 DRAIN_TIMEOUT_VARIABLE = "DRAIN_TIMEOUT_SECONDS"
 DEFAULT_DRAIN_TIMEOUT = 600
+HOOKS_VARIABLE = "DRAIN_LIFECYCLE_HOOK_NAMES"
+DEFAULT_HOOK = "eksops-drain"
 # EC2 reclaims a Spot instance 2 minutes after the warning, and a stopping instance is going
 # now: 90 s, leaving the pods' own shutdown and the warning's delivery the rest
 LEAVING_BUDGET_SECONDS = 90
@@ -94,6 +97,20 @@ def _not_ours(
     return instance_mapping.unmanaged_reason(cluster, place.cluster_name, environ)
 
 
+def _hook_not_ours(signal: Signal, environ: Mapping[str, str]) -> str | None:
+    """Why eksops leaves a terminate lifecycle action to its hook's owner, or None. Completing
+    another's (EKS's Terminate-LC-Hook, a termination handler's) would end its drain early."""
+    if signal.lifecycle is None:
+        return None
+    owned = [n.strip() for n in environ.get(HOOKS_VARIABLE, DEFAULT_HOOK).split(",") if n.strip()]
+    if signal.lifecycle.hook_name in owned:
+        return None
+    return (
+        f"lifecycle hook {signal.lifecycle.hook_name} is not one eksops completes (the stack's "
+        f"DrainLifecycleHookNames: {', '.join(owned) or 'none'})"
+    )
+
+
 def start_rebalance(
     step: StartRebalanceEvent,
     opener: Opener = open_target,
@@ -123,7 +140,7 @@ def start_rebalance(
         }
     instance_id = request.instance_id or ""
     place = instance_mapping.place_of(target.client("ec2"), instance_id)
-    why = _not_ours(request, target, place, environ)
+    why = _not_ours(request, target, place, environ) or _hook_not_ours(signal, environ)
     if why or place is None or place.cluster_name is None:
         if direct:
             raise InvalidInputError(f"instanceId: {why}")
@@ -147,7 +164,13 @@ def start_rebalance(
     )
     plan: dict[str, Any] = {"drain": [drain.model_dump(by_alias=True)]}
     if request.replace and place.state in ("pending", "running"):
-        plan = _replacement_plan(step, request, target, place, drain, environ)
+        why_not = _no_replacement(target, place)
+        if why_not is None:
+            plan = _replacement_plan(step, target, place, drain, environ)
+        elif direct:
+            raise InvalidInputError(f"replace: {why_not}")
+        else:
+            plan["note"] = f"drained without a replacement: {why_not}"
     return {
         "request": request.model_dump(by_alias=True, exclude_none=True),
         "signal": signal.model_dump(by_alias=True, exclude_none=True),
@@ -156,26 +179,47 @@ def start_rebalance(
     }
 
 
+def _no_replacement(target: TargetAccount, place: instance_mapping.InstancePlace) -> str | None:
+    """Why eksops does not replace the instance before draining it, or None."""
+    if place.nodegroup is None or place.auto_scaling_group is None:
+        return (
+            f"instance {place.instance_id} is not in a managed node group (its Auto Scaling "
+            "group, if any, replaces it once it is gone)"
+        )
+    groups = target.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[place.auto_scaling_group]
+    )["AutoScalingGroups"]
+    if any(group.get("CapacityRebalance") for group in groups):
+        # EKS turns it on for Spot node groups: Auto Scaling launches the replacement itself,
+        # then EKS drains and terminates the instance; a surge of ours would be a second one
+        return (
+            f"Auto Scaling group {place.auto_scaling_group} has Capacity Rebalancing, which "
+            "replaces the instance itself"
+        )
+    return None
+
+
 def _replacement_plan(
     step: StartRebalanceEvent,
-    request: RebalanceInput,
     target: TargetAccount,
     place: instance_mapping.InstancePlace,
     drain: DrainTarget,
     environ: Mapping[str, str],
 ) -> dict[str, Any]:
     """Surge, drain, terminate: kept in the plans table first (a re-run resumes it)."""
-    if place.nodegroup is None or place.auto_scaling_group is None:
-        raise InvalidInputError(
-            f"replace: instance {place.instance_id} is not in a managed node group; drain it "
-            "without replace (its Auto Scaling group, if any, replaces it)"
-        )
     cluster_name = place.cluster_name or ""
     nodegroups = nodegroup_surge.cluster_nodegroups(
         target.client("eks"), target.client("ec2"), cluster_name
     )
     entry, note = nodegroup_surge.replacement_surge(target.client("autoscaling"), nodegroups, place)
-    drain = drain.model_copy(update={"terminate": True, "decrement": entry is not None})
+    drain = drain.model_copy(
+        update={
+            "terminate": True,
+            "decrement": entry is not None,
+            "surged_nodegroup": entry["nodegroup"] if entry else None,
+            "desired_before": entry["desiredBefore"] if entry else None,
+        }
+    )
     key = rebalance_plans.replace_key(cluster_name, place.instance_id)
     plan: dict[str, Any] = {
         "keys": [key],
@@ -301,19 +345,34 @@ def evict_pods(
     return state.model_dump(by_alias=True)
 
 
-def _terminate(autoscaling: Any, node: DrainTarget) -> str:
+def _terminate(autoscaling: Any, node: DrainTarget) -> bool:
+    """Terminate the drained instance through its group; False when it is leaving already (a
+    re-run, or Spot, Auto Scaling or EKS took it meanwhile). A group busy scaling is
+    eksops.NotYetConsistent (retried)."""
+    found = autoscaling.describe_auto_scaling_instances(InstanceIds=[node.instance_id])
+    states = [i["LifecycleState"] for i in found["AutoScalingInstances"]]
+    if not states or states[0].startswith("Terminat"):
+        return False
     try:
         autoscaling.terminate_instance_in_auto_scaling_group(
             InstanceId=node.instance_id, ShouldDecrementDesiredCapacity=node.decrement
         )
-    except autoscaling.exceptions.ClientError as exc:
-        error = exc.response["Error"]
-        # a re-run: the group no longer has it (Auto Scaling: "Instance Id not found - No
-        # managed instance found for instance ID"); any other refusal (min size) is real
-        if error["Code"] != "ValidationError" or "not found" not in error.get("Message", ""):
-            raise
-        return "already terminating"
-    return "terminating" + (" (desired capacity decremented)" if node.decrement else "")
+    except autoscaling.exceptions.ScalingActivityInProgressFault as exc:
+        raise NotYetConsistentError(f"instance {node.instance_id}: {exc}") from None
+    return True
+
+
+def _settle_surge(eks: Any, cluster_name: str, node: DrainTarget) -> str:
+    """The instance went without our decrement (Auto Scaling launches a replacement for it):
+    give back the node the surge added, never going below the size before it."""
+    if node.surged_nodegroup is None or node.desired_before is None:
+        return "already leaving"
+    nodegroup = describe_nodegroup(eks, cluster_name, node.surged_nodegroup)
+    desired = (nodegroup or {}).get("scalingConfig", {}).get("desiredSize", 0)
+    if desired <= node.desired_before:
+        return "already leaving"
+    nodegroup_surge.apply_size(eks, cluster_name, node.surged_nodegroup, desired - 1)
+    return f"already leaving; {node.surged_nodegroup} given back the surged node"
 
 
 def finish_node(
@@ -337,10 +396,14 @@ def finish_node(
         "counts": state.counts,
         "pods": state.pods,
     }
-    if state.status == "drained":
-        if node.terminate:
-            result["instance"] = _terminate(autoscaling, node)
-    else:
+    if state.status == "drained" and node.terminate:
+        if _terminate(autoscaling, node):
+            decremented = " (desired capacity decremented)" if node.decrement else ""
+            result["instance"] = "terminating" + decremented
+        else:
+            cluster_name = step.request.cluster_name or ""
+            result["instance"] = _settle_surge(target.client("eks"), cluster_name, node)
+    elif state.status != "drained":
         result["cause"] = node_drain.blocked_summary(state)
         if state.node_name is not None and node.lifecycle is None:
             result["cordon"] = _after_blocked(step, target, node, state, environ)

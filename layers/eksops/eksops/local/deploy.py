@@ -54,14 +54,31 @@ def function_zip(code_dir: Path) -> bytes:
     return _zip(_tree(code_dir))
 
 
+LAYER_PACKAGES = "python/eksops-layer-packages.txt"
+
+
 def layer_zip(content_dir: Path) -> bytes:
     """The layer's Python packages under python/, where Lambda puts /opt/python on the path.
-    (`sam build` adds the third-party packages; offline they come from this environment.)"""
+    (`sam build` adds the third-party packages; offline they come from this environment, and
+    LAYER_PACKAGES names them, so that a function without the layer cannot import them.)"""
     files: dict[str, Path] = {}
     for package in sorted(content_dir.iterdir()):
         if (package / "__init__.py").is_file():
             files.update(_tree(package, f"python/{package.name}/"))
-    return _zip(files)
+    body = _zip(files)
+    requirements = content_dir / "requirements.in"
+    if not requirements.is_file():
+        return body
+    names = [
+        re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].replace("-", "_").lower()
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    buffer = io.BytesIO(body)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        entry = zipfile.ZipInfo(LAYER_PACKAGES, date_time=(1980, 1, 1, 0, 0, 0))
+        archive.writestr(entry, "\n".join(sorted(names)) + "\n")
+    return buffer.getvalue()
 
 
 def package(template: dict[str, Any], base_dir: Path, s3: Any) -> dict[str, Any]:
@@ -165,9 +182,18 @@ def deploy(
 ) -> Deployment:
     """Create or update ``stack_name`` from the SAM template at ``template_path``; ``client``
     makes a boto3 client for a service of the target account."""
-    parameters = parameters or {}
+    template = load_template(template_path)
+    # moto splits a list parameter's given value at commas, but not its default: given here,
+    # a default like "a,b" is a list as CloudFormation makes it
+    list_defaults = {
+        name: str(slot["Default"])
+        for name, slot in template.get("Parameters", {}).items()
+        if "Default" in slot
+        and (slot.get("Type") == "CommaDelimitedList" or slot.get("Type", "").startswith("List<"))
+    }
+    parameters = {**list_defaults, **(parameters or {})}
     account_id = client("sts").get_caller_identity()["Account"]
-    packaged = package(load_template(template_path), template_path.parent, client("s3"))
+    packaged = package(template, template_path.parent, client("s3"))
     cloudformation = translate(packaged, parameters, region, account_id)
     substitute_definitions(cloudformation)
     cfn = client("cloudformation")

@@ -38,7 +38,8 @@ from typing import Any
 
 LOG = logging.getLogger(__name__)
 LOG_TAIL_BYTES = 4096  # what Lambda returns in X-Amz-Log-Result
-INJECTED_FAULT = "eksops.InjectedFault"  # errorType of an injected failure
+INJECTED_FAULT = "eksops.InjectedFault"
+ABSENT_PACKAGES_VARIABLE = "EKSOPS_LOCAL_ABSENT_PACKAGES"  # errorType of an injected failure
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ class Fault:
         message = f"fault injected into {function_name} {when}"
         logs = (ran.logs if ran is not None else "") + message + "\n"
         return Outcome(_error_payload(self.error_type, message), True, logs)
+
+
+def _layer_packages(layer_python: Path) -> set[str]:
+    """The third-party packages a deployed layer provides (deploy.LAYER_PACKAGES)."""
+    listed = layer_python / "eksops-layer-packages.txt"
+    if not listed.is_file():
+        return set()
+    return {line for line in listed.read_text(encoding="utf-8").split() if line}
 
 
 def function_name_of(name_or_arn: str) -> str:
@@ -223,6 +232,23 @@ class LambdaRuntime:
                 extracted = self._extract("layer", version.code_bytes)
                 layer_dirs.append(extracted / "python")
         env = self._environment(function, code_dir, layer_dirs)
+        # third-party packages come from this interpreter offline: those of layers the function
+        # does not have must not import, as in Lambda
+        attached = set().union(*(_layer_packages(d) for d in layer_dirs))
+        every = set().union(
+            *(
+                _layer_packages(self._extract("layer", version.code_bytes) / "python")
+                for layer in backend.list_layers()
+                if (
+                    version := backend.layers_versions_by_arn(
+                        layer["LatestMatchingVersion"]["LayerVersionArn"]
+                    )
+                )
+                is not None
+                and version.code_bytes
+            )
+        )
+        env[ABSENT_PACKAGES_VARIABLE] = ",".join(sorted(every - attached))
         command = [sys.executable, "-m", "eksops.local.lambda_worker"]
         # the worker module itself comes from this checkout, after the deployed layers
         env["PYTHONPATH"] += os.pathsep + str(Path(__file__).resolve().parents[2])

@@ -49,7 +49,22 @@ def _error(exc: BaseException, request_id: str) -> dict[str, Any]:
     }
 
 
+class _AbsentPackages:
+    """A meta path finder for the packages of layers the function does not have: importing
+    them fails as in Lambda, where they are not on the path."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+
 def main() -> None:
+    absent = {n for n in os.environ.get("EKSOPS_LOCAL_ABSENT_PACKAGES", "").split(",") if n}
+    if absent:
+        sys.meta_path.insert(0, _AbsentPackages(absent))
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # native writes to fd 1 land in the log, not in the protocol
     stderr = sys.stderr

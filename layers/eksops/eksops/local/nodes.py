@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from eksops.local import eks
+from eksops.local import autoscaling_lifecycle, eks
 from eksops.local.kube import authn, eviction
 from eksops.local.kube.store import ApiError, Obj, ObjectStore
 
@@ -764,6 +764,9 @@ class NodeReconciler:
 
     def reconcile_once(self) -> None:
         """Bring every cluster's Nodes up to date with its instances, once."""
+        # Auto Scaling's lifecycle timeouts and EKS's completion of its own hooks happen as
+        # time passes in AWS, request or not: this pass is the engine's passing time
+        autoscaling_lifecycle.advance()
         with self._pass:
             for account_id, region, cluster, store in self._clusters():
                 view = _view(account_id, region, cluster)

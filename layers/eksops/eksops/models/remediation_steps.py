@@ -67,6 +67,11 @@ class DrainTarget(EventModel):
     """Terminate the instance once drained (through its Auto Scaling group)."""
     decrement: bool = True
     """With terminate: lower the group's desired capacity (no replacement launched)."""
+    surged_nodegroup: str | None = None
+    """The node group surged to replace the instance, given its node back if the instance goes
+    without our decrement."""
+    desired_before: int | None = None
+    """That node group's desiredSize before the surge."""
     lifecycle: LifecycleAction | None = None
     """The terminate lifecycle action waiting for this drain: heartbeats while it runs,
     CONTINUE when it ends."""
