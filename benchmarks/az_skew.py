@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from eksops.az_skew import Family, families, plan, unmovable_pods
+from eksops.az_skew import Family, group_families, plan, unmovable_pods
 
 SEED = 20261123
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -50,7 +50,7 @@ def fixture(rng: random.Random) -> tuple[Family, list[dict[str, Any]]]:
         }
         for zone, count in zip(ZONES, COUNTS, strict=True)
     ]
-    [family] = families(nodegroups)
+    [family] = group_families(nodegroups)[0]
     nodes, pods, claims = [], [], []
     volumes: list[dict[str, Any]] = [
         {

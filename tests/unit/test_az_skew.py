@@ -19,17 +19,30 @@ from eksops.az_skew import (
     Member,
     Removal,
     SkewPlan,
-    excluded,
-    families,
     family_prefix,
     group_families,
-    movable,
     plan,
     unmovable_pods,
     volume_pinned,
 )
 
 ACCOUNT = "123456789012"
+
+
+def families(nodegroups: list[dict[str, Any]]) -> list[Family]:
+    return group_families(nodegroups)[0]
+
+
+def excluded(nodegroups: list[dict[str, Any]]) -> list[Excluded]:
+    return group_families(nodegroups)[1]
+
+
+def movable(pod: dict[str, Any], pvcs: list, pvs: list, zone: str) -> bool:
+    """Whether unmovable_pods leaves ``pod``, run on a node of ``zone``, out."""
+    placed = {**pod, "spec": {**pod.get("spec", {}), "nodeName": "node-1"}}
+    return not unmovable_pods([placed], pvcs, pvs, {"node-1": zone})
+
+
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d")
 LABELS = {"role": "workers", "eks.amazonaws.com/capacityType": "ON_DEMAND"}
 

@@ -11,13 +11,9 @@ from typing import Any
 
 import pytest
 from eksops.drain_plan import (
-    DEFAULT_DEADLINE_SECONDS,
     EMPTYDIR_DATA,
-    LIFECYCLE_ACTION,
     MAX_MESSAGE,
     NO_CONTROLLER,
-    REBALANCE_RECOMMENDATION,
-    SPOT_INTERRUPTION,
     PodDecision,
     blocking_budgets,
     classify,
@@ -25,7 +21,6 @@ from eksops.drain_plan import (
     outcome,
     pod_key,
     selector_matches,
-    signal_deadline,
 )
 from kubernetes.client import (
     ApiClient,
@@ -501,34 +496,3 @@ def test_next_wait_never_passes_the_deadline_and_is_at_least_a_second(
     attempt: int, remaining: int, wait: int
 ) -> None:
     assert next_wait(attempt, remaining) == wait
-
-
-@pytest.mark.parametrize(
-    ("signal", "configured", "deadline"),
-    [
-        (SPOT_INTERRUPTION, DEFAULT_DEADLINE_SECONDS, 90),
-        (SPOT_INTERRUPTION, 60, 60),
-        (REBALANCE_RECOMMENDATION, DEFAULT_DEADLINE_SECONDS, 600),
-        (REBALANCE_RECOMMENDATION, 1800, 1800),
-        (LIFECYCLE_ACTION, 300, 300),
-        (None, 900, 900),
-        ("spot-interruption", 600, 90),
-        ("rebalance-recommendation", 700, 700),
-        ("terminate-lifecycle-action", 800, 800),
-    ],
-)
-def test_signal_deadline(signal: str | None, configured: int, deadline: int) -> None:
-    assert signal_deadline(signal, configured) == deadline
-
-
-def test_signal_deadline_defaults_and_refusals() -> None:
-    assert DEFAULT_DEADLINE_SECONDS == 600
-    assert signal_deadline(LIFECYCLE_ACTION) == 600
-    assert signal_deadline(SPOT_INTERRUPTION) == 90
-    assert SPOT_INTERRUPTION == "EC2 Spot Instance Interruption Warning"
-    with pytest.raises(ValueError, match="unknown drain signal 'EC2 Instance State-change"):
-        signal_deadline("EC2 Instance State-change Notification", 600)
-    with pytest.raises(ValueError, match="unknown drain signal 'state-change'"):
-        signal_deadline("state-change", 600)
-    with pytest.raises(ValueError, match="at least 1 s"):
-        signal_deadline(LIFECYCLE_ACTION, 0)

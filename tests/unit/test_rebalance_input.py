@@ -260,3 +260,19 @@ def test_only_the_stack_s_lifecycle_hooks_are_completed() -> None:
     listed = {"DRAIN_LIFECYCLE_HOOK_NAMES": "ours, theirs"}
     assert _hook_not_ours(signal("theirs"), listed) is None
     assert _hook_not_ours(Signal(kind="spot-interruption"), {}) is None
+
+
+def test_each_signal_gets_its_drain_budget() -> None:
+    from eksops.models.rebalance_nodegroups import RebalanceInput, Signal
+    from eksops.rebalance_steps import _budget
+
+    plain = RebalanceInput(cluster_name="prod", instance_id=INSTANCE, action="drain")
+    told = plain.model_copy(update={"drain_timeout_seconds": 1200})
+    stack = {"DRAIN_TIMEOUT_SECONDS": "900"}
+    # EC2 reclaims a Spot instance 2 minutes after its warning; a stopping one is going now
+    for kind in ("spot-interruption", "state-change"):
+        assert _budget(told, Signal(kind=kind), stack) == 90
+    for kind in ("rebalance-recommendation", "terminate-lifecycle-action", "direct"):
+        assert _budget(plain, Signal(kind=kind), {}) == 600  # the default
+        assert _budget(plain, Signal(kind=kind), stack) == 900  # the stack's
+        assert _budget(told, Signal(kind=kind), stack) == 1200  # the input's

@@ -202,19 +202,6 @@ def group_families(
     return found, excluded
 
 
-def families(nodegroups: Iterable[Mapping[str, Any]]) -> list[Family]:
-    """The families among ``nodegroups``: same name once the zone suffix is removed (see
-    ``family_prefix``), same labels apart from the zone labels, same taints, each node group in
-    exactly one zone, one node group per zone, at least two zones. ``excluded`` says why the
-    others are in none."""
-    return group_families(nodegroups)[0]
-
-
-def excluded(nodegroups: Iterable[Mapping[str, Any]]) -> list[Excluded]:
-    """The node groups in no family, each with the reason, by name."""
-    return group_families(nodegroups)[1]
-
-
 # --- targets -------------------------------------------------------------------------------------
 
 
@@ -517,20 +504,6 @@ def _pinned(
         if pv is None or volume_pinned(pv, zone):
             return True  # a volume we cannot see may well be zonal: keep the pod where it is
     return False
-
-
-def movable(
-    pod: Mapping[str, Any],
-    pvcs: Iterable[Mapping[str, Any]],
-    pvs: Iterable[Mapping[str, Any]],
-    zone: str,
-) -> bool:
-    """Whether ``pod`` (running in ``zone``) could run in another zone: none of its
-    ``persistentVolumeClaim`` volumes is bound to a volume pinned to ``zone``
-    (``volume_pinned``). A missing claim, or one not bound yet, holds it nowhere; a claim bound
-    to a volume missing from ``pvs`` holds it (when in doubt, the node stays). Indexes ``pvcs``
-    and ``pvs`` on each call: for many pods, ``unmovable_pods``."""
-    return not _pinned(pod, _index_claims(pvcs), _index_volumes(pvs), zone)
 
 
 def unmovable_pods(

@@ -41,22 +41,6 @@ EMPTYDIR_DATA = "emptydir-data"  # kubectl: --delete-emptydir-data; its scratch 
 FIRST_WAIT_SECONDS = 5
 MAX_WAIT_SECONDS = 30
 
-# The EventBridge detail-types of the signals that start a drain.
-SPOT_INTERRUPTION = "EC2 Spot Instance Interruption Warning"
-REBALANCE_RECOMMENDATION = "EC2 Instance Rebalance Recommendation"
-LIFECYCLE_ACTION = "EC2 Instance-terminate Lifecycle Action"
-SIGNALS = (SPOT_INTERRUPTION, REBALANCE_RECOMMENDATION, LIFECYCLE_ACTION)
-# the same signals by the short names a workflow input may give them
-SIGNAL_KINDS = {
-    "spot-interruption": SPOT_INTERRUPTION,
-    "rebalance-recommendation": REBALANCE_RECOMMENDATION,
-    "terminate-lifecycle-action": LIFECYCLE_ACTION,
-}
-DEFAULT_DEADLINE_SECONDS = 600
-# EC2 reclaims a Spot instance 2 minutes after the warning; 90 s leaves 30 s for the warning's
-# delivery, the execution's start and the pods' own shutdown after the last eviction.
-SPOT_DEADLINE_SECONDS = 90
-
 MAX_MESSAGE = 500  # of a failure message, in the report: an execution's output is capped at 256 KB
 
 
@@ -279,24 +263,3 @@ def next_wait(attempt: int, remaining_seconds: int) -> int:
     doublings = min(max(attempt, 1) - 1, 8)  # 5 * 2**8 is far past the cap already
     wait = min(FIRST_WAIT_SECONDS * 2**doublings, MAX_WAIT_SECONDS, remaining_seconds)
     return max(1, wait)
-
-
-def signal_deadline(signal: str | None, configured_seconds: int = DEFAULT_DEADLINE_SECONDS) -> int:
-    """How many seconds the drain may take, by the EventBridge ``detail-type`` that started it
-    or its short name (``SIGNAL_KINDS``); None: a drain eksops starts itself, for AZ skew or
-    from the console.
-
-    A Spot interruption warning leaves 2 minutes before EC2 reclaims the instance: 90 s of them,
-    or less if ``configured_seconds`` is less (the configured budget is an upper bound for
-    every drain). A rebalance recommendation (the instance is at elevated risk, not yet being
-    reclaimed) and a terminate lifecycle action (Auto Scaling waits for the hook) leave the
-    configured budget.
-    """
-    if configured_seconds < 1:
-        raise ValueError(f"a drain deadline of {configured_seconds} s: it must be at least 1 s")
-    signal = SIGNAL_KINDS.get(signal, signal) if signal is not None else None
-    if signal == SPOT_INTERRUPTION:
-        return min(SPOT_DEADLINE_SECONDS, configured_seconds)
-    if signal is None or signal in SIGNALS:
-        return configured_seconds
-    raise ValueError(f"unknown drain signal {signal!r}: expected one of {', '.join(SIGNALS)}")
