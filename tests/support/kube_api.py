@@ -4,7 +4,14 @@ as an administrator."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
+from eksops.eks_cluster import ClusterEndpoint
+from eksops.eks_token import EksToken
+from eksops.kubernetes_session import KubernetesSession
 from eksops.local.kube.identity import UserInfo
 from eksops.local.kube.server import KubeApiServer, Response
 
@@ -29,3 +36,24 @@ def send(
     headers = {"Authorization": "Bearer good", "Content-Type": content_type, "Accept": accept}
     raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
     return server.handle(method, path, headers, raw)
+
+
+@contextmanager
+def admin_api_client(server: KubeApiServer) -> Iterator[Any]:
+    """The ``kubernetes`` client's ApiClient against ``server``, started for the block, through
+    KubernetesSession as the administrator."""
+    server.start()
+    cluster = ClusterEndpoint(
+        "unit",
+        "arn:aws:eks:eu-west-1:111122223333:cluster/unit",
+        server.endpoint,
+        server.pki.ca_data,
+    )
+    token = EksToken("good", datetime.max.replace(tzinfo=UTC))
+    try:
+        with KubernetesSession(cluster, lambda: token) as session:
+            api = session.api_client()
+            yield api
+            api.close()
+    finally:
+        server.stop()

@@ -5,18 +5,14 @@ kubectl prints, authorization, and the `kubernetes` client calls SetupIrsa makes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
-from eksops.eks_cluster import ClusterEndpoint
-from eksops.eks_token import EksToken
-from eksops.kubernetes_session import KubernetesSession
 from eksops.local.kube import patch
 from eksops.local.kube.authz import authorize
 from eksops.local.kube.identity import RequestAttributes, UserInfo
 from eksops.local.kube.server import KubeApiServer, Response
 
-from tests.support.kube_api import TABLE, admin_server, send
+from tests.support.kube_api import TABLE, admin_api_client, admin_server, send
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{namespace}/deployments"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -335,19 +331,8 @@ def test_access_policies_cover_deployments(policy, reads, writes):
 @pytest.fixture
 def apps_v1(server: KubeApiServer) -> Iterator:
     kubernetes = pytest.importorskip("kubernetes")
-    server.start()
-    cluster = ClusterEndpoint(
-        "unit",
-        "arn:aws:eks:eu-west-1:111122223333:cluster/unit",
-        server.endpoint,
-        server.pki.ca_data,
-    )
-    token = EksToken("good", datetime.max.replace(tzinfo=UTC))
-    with KubernetesSession(cluster, lambda: token) as session:
-        api = session.api_client()
+    with admin_api_client(server) as api:
         yield kubernetes.client.AppsV1Api(api)
-        api.close()
-    server.stop()
 
 
 def test_kubernetes_client_lists_and_restarts_a_deployment(apps_v1):

@@ -6,19 +6,15 @@ drain meets: DaemonSet and mirror pods, PodDisruptionBudgets through the Evictio
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from eksops.eks_cluster import ClusterEndpoint
-from eksops.eks_token import EksToken
-from eksops.kubernetes_session import KubernetesSession
 from eksops.local.kube import patch
 from eksops.local.kube.authz import authorize
 from eksops.local.kube.identity import RequestAttributes, UserInfo
 from eksops.local.kube.server import KubeApiServer, Response
 
-from tests.support.kube_api import TABLE, admin_server, send
+from tests.support.kube_api import TABLE, admin_api_client, admin_server, send
 
 PVS = "/api/v1/persistentvolumes"
 PVCS = "/api/v1/namespaces/{namespace}/persistentvolumeclaims"
@@ -567,23 +563,12 @@ def test_unhealthy_pod_eviction_policy(server, policy, code):
 @pytest.fixture
 def clients(server: KubeApiServer) -> Iterator[SimpleNamespace]:
     kubernetes = pytest.importorskip("kubernetes")
-    server.start()
-    cluster = ClusterEndpoint(
-        "unit",
-        "arn:aws:eks:eu-west-1:111122223333:cluster/unit",
-        server.endpoint,
-        server.pki.ca_data,
-    )
-    token = EksToken("good", datetime.max.replace(tzinfo=UTC))
-    with KubernetesSession(cluster, lambda: token) as session:
-        api = session.api_client()
+    with admin_api_client(server) as api:
         yield SimpleNamespace(
             core=kubernetes.client.CoreV1Api(api),
             apps=kubernetes.client.AppsV1Api(api),
             ApiException=kubernetes.client.ApiException,
         )
-        api.close()
-    server.stop()
 
 
 def test_kubernetes_client_volumes_and_claims(clients):
