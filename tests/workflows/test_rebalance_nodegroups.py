@@ -359,6 +359,18 @@ def test_a_rebalance_recommendation_replaces_the_node_in_its_zone_first(account)
     assert new_node["metadata"]["labels"]["topology.kubernetes.io/zone"] == zone
 
 
+def crash_after(account: OfflineAccount, state: str, request: dict[str, Any]) -> None:
+    """An execution of ``request`` whose ``state`` crashes after its step ran."""
+    account.inject_fault(TASK_FUNCTIONS[state], after=True)
+    try:
+        crashed = run(account, MACHINE, f"crash-{next(_names):03d}", request)
+        assert account.pending_faults() == [], "the step never ran"
+    finally:
+        account.clear_faults()
+    assert crashed.status == "FAILED", crashed
+    assert crashed.error == INJECTED_FAULT
+
+
 # -- crash at every Task state, then a re-run -----------------------------------------------------
 
 
@@ -398,14 +410,7 @@ def test_crash_after_a_replacement_step_then_rerun_converges(account, state) -> 
         "action": "drain",
         "replace": True,
     }
-    account.inject_fault(TASK_FUNCTIONS[state], after=True)
-    try:
-        crashed = run(account, MACHINE, f"crash-{next(_names):03d}", request)
-        assert account.pending_faults() == [], "the step never ran"
-    finally:
-        account.clear_faults()
-    assert crashed.status == "FAILED", crashed
-    assert crashed.error == INJECTED_FAULT
+    crash_after(account, state, request)
 
     rerun = run(account, MACHINE, f"rerun-{next(_names):03d}", request)
     assert rerun.status == "SUCCEEDED", rerun
@@ -579,13 +584,7 @@ def test_crash_in_an_az_rebalance_then_rerun_converges(account, state) -> None:
     groups = join(account, f"sk{next(_names):03d}", size=1)
     scale_to(account, dict(zip(groups, (3, 1, 1), strict=True)))
     request = {"clusterName": CLUSTER, "action": "rebalance-az"}
-    account.inject_fault(TASK_FUNCTIONS[state], after=True)
-    try:
-        crashed = run(account, MACHINE, f"crash-{next(_names):03d}", request)
-        assert account.pending_faults() == [], "the step never ran"
-    finally:
-        account.clear_faults()
-    assert crashed.status == "FAILED", crashed
+    crash_after(account, state, request)
 
     rerun = run(account, MACHINE, f"rerun-{next(_names):03d}", request)
     assert rerun.status == "SUCCEEDED", rerun
