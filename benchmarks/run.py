@@ -15,6 +15,10 @@
 6. The AZ-skew planner of RebalanceNodegroupsStateMachine on 1,000 nodes in 3 AZs: time per
    plan against its 50 ms budget, moves against the minimum found by brute force
    (benchmarks/az_skew.py).
+7. Fault tolerance: the demo's cluster workflows run with 20 % of their steps' AWS and Kubernetes
+   calls failing (the offline account's fault injector), successes out of the runs, faults and
+   retries, against the same runs without faults (benchmarks/fault_tolerance.py; BENCH_FAULT_RUNS
+   runs, default 100).
 
 Not part of `make test`: numbers vary with the machine; tests assert behaviour, not time.
 """
@@ -234,11 +238,11 @@ def bench_sizes(env: dict[str, str]) -> None:
             print(f"{name:24} {total / MB:6.1f} MB  (with {', '.join(layer_ids)}; target <= 50 MB)")
 
 
-def bench_script(env: dict[str, str], name: str) -> None:
+def bench_script(env: dict[str, str], name: str, *args: str) -> None:
     """benchmarks/<name> in its own interpreter: the offline account it may start is
     process-wide (moto)."""
     sys.stdout.flush()  # what is printed so far comes first
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / name)], env=env, check=True)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], env=env, check=True)
 
 
 def main() -> int:
@@ -259,6 +263,7 @@ def main() -> int:
         bench_sizes(env)
         for script in ("cluster_creation.py", "prune_rules.py", "az_skew.py"):
             bench_script(env, script)
+        bench_script(env, "fault_tolerance.py", "--runs", os.environ.get("BENCH_FAULT_RUNS", "100"))
     return 0
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import secret_scan
+
+TESTS = Path(__file__).resolve().parent
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -36,3 +40,39 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "eksops")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "eksops")
     return home
+
+
+# -- secrets stay secret: what workflow and e2e tests produce is scanned (tests/support/secret_scan)
+
+
+def _scanned(item: pytest.Item) -> bool:
+    relative = item.path.resolve().relative_to(TESTS) if item.path.is_relative_to(TESTS) else None
+    return relative is not None and relative.parts[0] in secret_scan.SCANNED_DIRS
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _scanned(item):
+        secret_scan.install()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    if call.when != "teardown":
+        return
+    if not _scanned(item):
+        secret_scan.SCAN.discard()
+        return
+    report = outcome.get_result()
+    captured = [
+        (name.lower(), content)
+        for name, content in report.sections
+        if name.startswith(("Captured stdout", "Captured stderr"))
+    ]
+    findings = secret_scan.SCAN.findings(captured)
+    if findings:
+        report.outcome = "failed"
+        report.longrepr = "Secrets given away (tests/support/secret_scan.py):\n" + "\n".join(
+            str(finding) for finding in findings[:20]
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksops.rebalance_signals import route
 
@@ -15,7 +16,8 @@ logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)  # EC2 and Auto Scaling events carry no secrets
+# EC2 and Auto Scaling events carry no secrets; each log line carries the event's id
+@logger.inject_lambda_context(log_event=True, correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = route(event, boto3.client("stepfunctions"), boto3.client("eks"))

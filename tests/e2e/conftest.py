@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.local_up import BIN, DEADLINE_SECONDS, LocalUp
+from tests.support.secret_scan import scan_offline_account
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,7 @@ def local_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUp]:
         env[name] = value
     assert env["AWS_ENDPOINT_URL"] == endpoint
     yield LocalUp(endpoint, env, work)
+    scan_offline_account(endpoint, env, banner)  # what it showed people; checked after the test
     # SIGTERM, not Ctrl-C's SIGINT: a test run started in the background inherits SIGINT ignored
     server.send_signal(signal.SIGTERM)
     try:

@@ -317,8 +317,31 @@ def test_skew_5_1_0_becomes_2_2_2_in_3_moves_taking_the_cheapest_nodes() -> None
             {"nodegroup": "w-us-east-1a", "node": "a3", "instanceId": "i-a3"},
         ],
         "blocked": [],
+        "deferred": 0,
     }
     assert json.loads(json.dumps(result.result())) == result.result()
+
+
+@pytest.mark.parametrize(
+    ("counts", "max_moves", "after", "deferred"),
+    [
+        ((9, 0, 0), 2, (7, 1, 1), 4),  # each move from the longest to the shortest
+        ((9, 0, 0), 1, (8, 1, 0), 5),  # ties: by name (zone b before c)
+        ((8, 4, 0), 3, (5, 4, 3), 1),  # all three to the emptiest zone
+        ((5, 1, 0), 3, (2, 2, 2), 0),  # the cap not reached
+        ((5, 1, 0), 10, (2, 2, 2), 0),
+    ],
+)
+def test_a_cap_on_moves_goes_part_of_the_way_as_evenly_as_it_can(
+    counts: tuple[int, ...], max_moves: int, after: tuple[int, ...], deferred: int
+) -> None:
+    family, nodes = fleet(counts)
+    result = plan(family, nodes, max_moves)
+    assert tuple(result.after.values()) == after
+    assert result.moves == len(result.remove) == min(max_moves, result.moves + deferred)
+    assert result.deferred == deferred
+    grown = sum(size - before for size, before in zip(after, counts, strict=True) if size > before)
+    assert grown == result.moves  # the surge adds as many nodes as are removed
 
 
 @pytest.mark.parametrize("counts", [(3, 2, 3), (2, 2), (0, 1), (4, 4, 4, 4), (0, 0, 0)])

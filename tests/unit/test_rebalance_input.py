@@ -190,6 +190,21 @@ def test_a_signal_sent_twice_starts_one_execution() -> None:
     assert len(sfn.started) == 1
 
 
+def test_each_stop_of_an_instance_is_drained_once() -> None:
+    sfn = FakeSfn()
+    stop = ec2_event(
+        "EC2 Instance State-change Notification", **{"instance-id": INSTANCE, "state": "stopping"}
+    )
+    stop["time"] = "2026-11-23T04:00:00Z"
+    later = {**stop, "id": "the-next-stop", "time": "2026-11-24T09:30:15Z"}
+    for event in (stop, {**stop, "id": "a-repeated-delivery"}, later):
+        route(event, sfn, FakeEks({}), ENV)
+    assert sorted(sfn.started) == [
+        f"state-change-{INSTANCE}-20261123T040000Z",
+        f"state-change-{INSTANCE}-20261124T093015Z",
+    ]
+
+
 def test_the_schedule_starts_one_skew_check_per_managed_cluster() -> None:
     sfn = FakeSfn()
     eks = FakeEks(

@@ -38,6 +38,7 @@ TASK_FUNCTIONS = {
     "FinishNode": "FinishNodeFunction",
     "ReportOutcome": "ReportOutcomeFunction",
 }
+DRAIN_STEPS = {"CordonNode", "EvictPods", "FinishNode"}  # inside the Map: caught per node
 _names = itertools.count()
 
 
@@ -368,7 +369,11 @@ def crash_after(account: OfflineAccount, state: str, request: dict[str, Any]) ->
     finally:
         account.clear_faults()
     assert crashed.status == "FAILED", crashed
-    assert crashed.error == INJECTED_FAULT
+    if state in DRAIN_STEPS:  # the other nodes' drains went on; the run fails at its end
+        assert crashed.error == "eksops.DrainFailed"
+        assert INJECTED_FAULT in (crashed.cause or "")
+    else:
+        assert crashed.error == INJECTED_FAULT
 
 
 # -- crash at every Task state, then a re-run -----------------------------------------------------
@@ -424,6 +429,33 @@ def test_crash_after_a_replacement_step_then_rerun_converges(account, state) -> 
         "the replaced node gone",
     )
     assert len(now) == 1
+
+
+def test_a_replacement_that_never_gets_ready_still_drains_the_node_and_keeps_it(account) -> None:
+    (group,) = join(account, "late", per_az=False)
+    ((instance_id, node),) = nodes_of(account, group).items()
+    ns = namespace(account)
+    pod(account, ns, "api", node["metadata"]["name"])
+    reconciler = account._nodes
+    ready_delay, reconciler.ready_delay = reconciler.ready_delay, 10**6  # new nodes stay NotReady
+    try:
+        done = drain(account, instance_id, replace=True)
+    finally:
+        reconciler.ready_delay = ready_delay
+
+    assert done.status == "SUCCEEDED", done
+    assert "ReplacementLate" in done.states_entered()
+    (drained,) = done.output["drained"]
+    assert drained["outcome"] == "drained"
+    assert "instance" not in drained  # not terminated: no replacement took its place
+    assert pods_in(account, ns) == {}
+    kept = nodes_of(account, group)[instance_id]
+    assert kept["spec"]["unschedulable"] is True
+    assert "replacement late, kept: no new node Ready" in kept["metadata"]["annotations"][REASON]
+    scaling = account.client("eks").describe_nodegroup(clusterName=CLUSTER, nodegroupName=group)[
+        "nodegroup"
+    ]["scalingConfig"]
+    assert scaling["desiredSize"] == 2  # the surge stays: the late node may still come
 
 
 # -- AZ skew --------------------------------------------------------------------------------------
@@ -597,6 +629,40 @@ def test_crash_in_an_az_rebalance_then_rerun_converges(account, state) -> None:
     ]
     assert sizes[0] == 2  # 3/1/1: one node moved out of the long zone, never two
     assert sorted(sizes) == [1, 2, 2]
+
+
+def test_a_node_that_fails_does_not_stop_the_others_and_a_rerun_takes_the_plan_over(
+    account,
+) -> None:
+    prefix = f"sk{next(_names):03d}"
+    groups = join(account, prefix, size=1)
+    scale_to(account, dict(zip(groups, (4, 1, 1), strict=True)))
+    request = {"clusterName": CLUSTER, "action": "rebalance-az"}
+    account.inject_fault(TASK_FUNCTIONS["FinishNode"], after=False)
+    try:
+        failed = run(account, MACHINE, f"fails-{next(_names):03d}", request)
+    finally:
+        account.clear_faults()
+    assert failed.status == "FAILED", failed
+    assert failed.error == "eksops.DrainFailed"
+    assert INJECTED_FAULT in (failed.cause or "")
+    eks_client = account.client("eks")
+
+    def sizes() -> list[int]:
+        return [
+            eks_client.describe_nodegroup(clusterName=CLUSTER, nodegroupName=g)["nodegroup"][
+                "scalingConfig"
+            ]["desiredSize"]
+            for g in groups
+        ]
+
+    assert sizes() == [3, 2, 2]  # the other node's drain went on: it is gone
+
+    rerun = run(account, MACHINE, f"rerun-{next(_names):03d}", request)
+    assert rerun.status == "SUCCEEDED", rerun
+    (family,) = [f for f in rerun.output["plan"]["families"] if f["family"] == prefix]
+    assert family["moves"] == 2  # the same plan, taken over
+    assert sizes() == [2, 2, 2]
 
 
 # -- more signals ---------------------------------------------------------------------------------

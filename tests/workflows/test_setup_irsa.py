@@ -318,7 +318,10 @@ def test_sts_refuses_a_trust_for_another_namespace_and_the_reason_says_so(accoun
     validated = invoke_step(
         account,
         "ValidateIrsaInputFunction",
-        {"clusterName": CLUSTER, "namespace": "team-a", "serviceAccount": "app"},
+        {
+            "input": {"clusterName": CLUSTER, "namespace": "team-a", "serviceAccount": "app"},
+            "executionId": first.arn,
+        },
     )
     step = {
         "request": validated["request"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,15 @@ from eksops.node_readiness import instance_id_of
 Clock = Callable[[], datetime]
 ZONE_LABEL = "topology.kubernetes.io/zone"
 NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """How one run plans: its execution, each drain's budget and the cap on moves."""
+
+    execution_id: str
+    drain_seconds: int
+    max_moves: int
 
 
 def _items(response: Any) -> list[dict[str, Any]]:
@@ -69,10 +79,11 @@ def family_plan(
     autoscaling: Any,
     drain_seconds: int,
     execution_id: str,
+    max_moves: int,
 ) -> dict[str, Any]:
     """One family's plan with what carries it out: the surge entries (sizes before and after,
     the instances before) and a drain target per node to remove."""
-    planned = az_skew.plan(family, facts)
+    planned = az_skew.plan(family, facts, max_moves)
     zone_of = {member.nodegroup: member.zone for member in family.members}
     return {
         "family": family.name,
@@ -105,34 +116,50 @@ def plan_cluster(
     target: Any,
     core_v1: Any,
     table: Any,
-    drain_seconds: int,
-    execution_id: str,
+    settings: PlanSettings,
+    running: rebalance_plans.Running,
     now: Clock,
 ) -> dict[str, Any]:
-    """Every family's plan: a family with a plan not yet done (a re-run after a failure)
-    follows it; another gets a new plan, kept before anything changes when it moves nodes."""
+    """Every family's plan: a family with a plan not yet ended follows it (a re-run after a
+    failure takes it over), or is left to the running execution that carries it out; another
+    gets a new plan, kept before anything changes when it moves nodes. All the plans together
+    move at most ``settings.max_moves`` nodes."""
     eks, autoscaling = target.client("eks"), target.client("autoscaling")
     nodegroups = nodegroup_surge.cluster_nodegroups(eks, target.client("ec2"), cluster_name)
     by_name = {nodegroup["nodegroupName"]: nodegroup for nodegroup in nodegroups}
     families, excluded = az_skew.group_families(nodegroups)
     facts = node_facts(core_v1) if families else []
-    plans, keys = [], []
-    for family in families:
+    plans, keys, busy, fresh = [], [], [], []
+    execution_id = settings.execution_id
+    for family in families:  # plans already open first: their moves count against the cap
         key = rebalance_plans.skew_key(cluster_name, family.name)
-        found = rebalance_plans.open_plan(table, key)
-        if found is not None and found[1] == rebalance_plans.PLANNED:
-            plans.append(found[0])
-            keys.append(key)
-            continue
-        plan = family_plan(family, facts, by_name, autoscaling, drain_seconds, execution_id)
-        if plan["result"]["moves"]:
-            plans.append(rebalance_plans.record_plan(table, key, plan, execution_id, now))
+        found = rebalance_plans.held(table, key, execution_id, running, now)
+        if found.holder is not None:
+            busy.append({"family": family.name, "carriedOutBy": found.holder})
+        elif found.plan is not None:
+            plans.append(found.plan)
             keys.append(key)
         else:
+            fresh.append((family, key))
+    remaining = max(0, settings.max_moves - sum(plan["result"]["moves"] for plan in plans))
+    for family, key in fresh:
+        plan = family_plan(
+            family, facts, by_name, autoscaling, settings.drain_seconds, execution_id, remaining
+        )
+        if not plan["result"]["moves"]:
             plans.append(plan)
+            continue
+        found = rebalance_plans.record_plan(table, key, plan, execution_id, running, now)
+        if found.plan is None:
+            busy.append({"family": family.name, "carriedOutBy": found.holder})
+            continue
+        plans.append(found.plan)
+        keys.append(key)
+        remaining = max(0, remaining - found.plan["result"]["moves"])
     return {
         "families": [plan["result"] for plan in plans],
         "excluded": [entry.result() for entry in excluded],
+        "inProgress": busy,
         "moves": sum(plan["result"]["moves"] for plan in plans),
         "surge": [entry for plan in plans for entry in plan["surge"]],
         "drain": [target for plan in plans for target in plan["drain"]],

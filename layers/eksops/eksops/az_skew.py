@@ -265,7 +265,8 @@ class SkewPlan:
     ``remove``: the nodes to take out of the long groups, by node group then in order of
     preference; ``moves``: how many nodes move (= removals = nodes the surge adds); ``before``
     and ``after``: nodes per zone; ``blocked``: why the plan is not as even as it could be, or
-    why there is no plan (then nothing moves)."""
+    why there is no plan (then nothing moves); ``deferred``: moves left to later runs by the
+    cap on moves per run."""
 
     family: str
     before: Mapping[str, int]
@@ -274,6 +275,7 @@ class SkewPlan:
     remove: tuple[Removal, ...]
     moves: int
     blocked: tuple[str, ...] = ()
+    deferred: int = 0
 
     def result(self) -> dict[str, Any]:
         return {
@@ -284,6 +286,7 @@ class SkewPlan:
             "surge": dict(self.surge),
             "remove": [removal.result() for removal in self.remove],
             "blocked": list(self.blocked),
+            "deferred": self.deferred,
         }
 
 
@@ -324,7 +327,24 @@ def _listed(names: list[str]) -> str:
     return shown + (f" and {len(names) - SHOWN_NODES} more" if len(names) > SHOWN_NODES else "")
 
 
-def plan(family: Family, nodes: Iterable[Mapping[str, Any]]) -> SkewPlan:
+def _capped(counts: dict[str, int], targets: dict[str, int], max_moves: int) -> dict[str, int]:
+    """Targets ``max_moves`` moves along the way to ``targets``: each move from the group with
+    the most nodes to remove to the one with the most to add (ties: by name), so a capped run
+    leaves the family as even as that many moves can."""
+    partial = dict(counts)
+    for _ in range(max_moves):
+        longs = [name for name in partial if partial[name] > targets[name]]
+        shorts = [name for name in partial if partial[name] < targets[name]]
+        if not longs or not shorts:
+            break
+        partial[min(longs, key=lambda name: (targets[name] - partial[name], name))] -= 1
+        partial[min(shorts, key=lambda name: (partial[name] - targets[name], name))] += 1
+    return partial
+
+
+def plan(
+    family: Family, nodes: Iterable[Mapping[str, Any]], max_moves: int | None = None
+) -> SkewPlan:
     """The plan that evens out ``family``. ``nodes``: facts per node (``name``, ``instanceId``,
     ``zone``, ``nodegroup``, ``ready``, ``cordoned``, ``pods``: how many pods to evict,
     ``unmovablePods``: keys of its pods bound to zonal volumes); nodes of other node groups are
@@ -335,7 +355,8 @@ def plan(family: Family, nodes: Iterable[Mapping[str, Any]]) -> SkewPlan:
     group's minSize and maxSize that keep the total (max - min <= 1 whenever the bounds allow),
     with the fewest moves; a group never loses a node that runs an unmovable pod, so such nodes
     hold their group at a floor, and ``blocked`` names them when that floor makes the plan less
-    even. Deterministic: ties are broken by name.
+    even. At most ``max_moves`` nodes move (the rest is ``deferred``). Deterministic: ties are
+    broken by name.
     """
     nodes_of: dict[str, list[Mapping[str, Any]]] = {m.nodegroup: [] for m in family.members}
     for node in nodes:
@@ -374,6 +395,9 @@ def plan(family: Family, nodes: Iterable[Mapping[str, Any]]) -> SkewPlan:
     targets = _even_targets(held)
     blocked = _bound_reasons(family, ideal_targets)
     blocked += _unmovable_reasons(family, nodes_of, ideal_targets, targets)
+    wanted = sum(max(0, counts[name] - targets[name]) for name in counts)
+    if max_moves is not None:
+        targets = _capped(counts, targets, max_moves)
 
     remove = tuple(
         Removal(member.nodegroup, node["name"], node["instanceId"])
@@ -388,7 +412,16 @@ def plan(family: Family, nodes: Iterable[Mapping[str, Any]]) -> SkewPlan:
         if targets[name] > counts[name]  # counts == desiredSize (a precondition)
     }
     after = {member.zone: targets[member.nodegroup] for member in family.members}
-    return SkewPlan(family.name, before, after, surge, remove, len(remove), tuple(blocked))
+    return SkewPlan(
+        family.name,
+        before,
+        after,
+        surge,
+        remove,
+        len(remove),
+        tuple(blocked),
+        deferred=wanted - len(remove),
+    )
 
 
 def _bound_reasons(family: Family, targets: dict[str, int]) -> list[str]:

@@ -162,13 +162,56 @@ def _cmd_kubeconfig(args: argparse.Namespace) -> int:
 def _cmd_local_demo(args: argparse.Namespace) -> int:
     from eksops.local.demo import run
 
-    return run(sys.stdout)
+    return run(sys.stdout, fault_rate=args.fault_rate, fault_seed=args.fault_seed)
 
 
 def _cmd_local_up(args: argparse.Namespace) -> int:
     from eksops.local.serve import up
 
-    return up(args.port, args.region, args.time_scale, args.eks_delay, sys.stdout)
+    return up(
+        args.port,
+        args.region,
+        args.time_scale,
+        args.eks_delay,
+        sys.stdout,
+        fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed,
+    )
+
+
+def _fault_rate(text: str) -> float:
+    import argparse
+
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction between 0 and 1, not {text!r}")
+    return rate
+
+
+def _fault_options(parser: argparse.ArgumentParser) -> None:
+    """--fault-rate and --fault-seed (defaults: EKSOPS_LOCAL_FAULT_RATE / _SEED)."""
+    parser.add_argument(
+        "--fault-rate",
+        type=_fault_rate,
+        default=None,
+        metavar="F",
+        help=(
+            "make a fraction F (0..1) of the Lambda steps' AWS and Kubernetes calls fail "
+            "before they take effect: throttling, 5xx, dropped connections, drawn evenly "
+            "(default EKSOPS_LOCAL_FAULT_RATE, else 0; EKSOPS_LOCAL_FAULT_KINDS narrows the "
+            "kinds; see docs/offline-account.md)"
+        ),
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the fault draw (default EKSOPS_LOCAL_FAULT_SEED, else random)",
+    )
 
 
 def _cmd_local_fire_schedule(args: argparse.Namespace) -> int:
@@ -235,8 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = local_commands.add_parser(
         "demo",
         help="the main job offline, narrated",
-        description="Run what eksops does today end to end against an in-process moto account.",
+        description=(
+            "Run what eksops does today end to end against an in-process moto account. With "
+            "--fault-rate, the workflows' steps meet injected throttling, server errors and "
+            "dropped connections; the faults injected are counted at the end."
+        ),
     )
+    _fault_options(demo)
     demo.set_defaults(handler=_cmd_local_demo)
     up = local_commands.add_parser(
         "up",
@@ -270,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds EKS clusters, node groups and add-ons take to change state (default 3)",
     )
+    _fault_options(up)
     up.set_defaults(handler=_cmd_local_up)
     fire = local_commands.add_parser(
         "fire-schedule",

@@ -129,3 +129,11 @@ class RestoreConflictError(EksopsError):
     description or tags); it was left as it is."""
 
     error_name = "eksops.RestoreConflict"
+
+
+class KubernetesUnavailableError(EksopsError):
+    """The cluster's Kubernetes API kept failing with throttling, server errors or dropped
+    connections (or failed so for a request that may not be sent twice). Transient: the state
+    machines retry the step, which is idempotent."""
+
+    error_name = "eksops.KubernetesUnavailable"

@@ -102,6 +102,19 @@ def apply_surge(eks: Any, cluster_name: str, entries: list[dict[str, Any]]) -> l
     return changed
 
 
+def give_back(eks: Any, cluster_name: str, entries: list[dict[str, Any]]) -> list[str]:
+    """Set each surged node group back to its size before the surge, unless something else
+    changed its size since (then that is left alone); the node groups given back."""
+    given = []
+    for entry in entries:
+        nodegroup = describe_nodegroup(eks, cluster_name, entry["nodegroup"])
+        if nodegroup is None or nodegroup["scalingConfig"]["desiredSize"] != entry["desiredSize"]:
+            continue
+        apply_size(eks, cluster_name, entry["nodegroup"], entry["desiredBefore"])
+        given.append(entry["nodegroup"])
+    return given
+
+
 def apply_size(eks: Any, cluster_name: str, name: str, desired: int) -> None:
     """Set the node group's desiredSize; one busy with another update is
     eksops.NotYetConsistent (retried)."""

@@ -3,6 +3,9 @@ so that EventBridge's repeated deliveries, and repeated signals for one instance
 execution: Step Functions refuses (ExecutionAlreadyExists) or returns (same input, still
 running) an execution of a name it has seen, and either counts as done.
 
+A state change's name also carries its time: an instance that is stopped and started keeps its
+ID, and each of its stops is drained.
+
 The AZ-skew schedule starts one execution per cluster eksops manages, named after the cluster and
 the scheduled minute."""
 
@@ -82,5 +85,9 @@ def route(
     # an instance leaving a group with several terminate hooks (EKS's and yours) has an action
     # per hook, each waiting for its own completion
     hook = [signal.lifecycle.hook_name] if signal.lifecycle else []
-    name = execution_name(signal.kind, request.instance_id or "", *hook)
+    # a state change happens once per transition, and its repeated deliveries carry its time;
+    # an instance stopped and started keeps its ID, so its next stop needs a name of its own
+    changed = signal.time if signal.kind == "state-change" else None
+    when = [re.sub(r"[^0-9TZ]", "", changed)] if changed else []
+    name = execution_name(signal.kind, request.instance_id or "", *hook, *when)
     return {"signal": signal.kind, "executions": [_start(sfn, state_machine_arn, name, event)]}

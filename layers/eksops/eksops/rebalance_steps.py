@@ -3,6 +3,7 @@ Kubernetes API are the target account's (targetRoleArn); the plans table is the 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -18,7 +19,8 @@ from eksops import (
     rebalance_plans,
 )
 from eksops.eks_cluster import active_cluster, describe_cluster
-from eksops.errors import InvalidInputError, NotYetConsistentError
+from eksops.errors import InvalidInputError, NotYetConsistentError, WaitTimeoutError
+from eksops.models.base import shortened
 from eksops.models.rebalance_nodegroups import RebalanceInput, Signal, rebalance_from_event
 from eksops.models.remediation_steps import (
     DrainState,
@@ -36,12 +38,17 @@ Clock = Callable[[], datetime]
 PLANS_TABLE_VARIABLE = "REBALANCE_TABLE"
 DRAIN_TIMEOUT_VARIABLE = "DRAIN_TIMEOUT_SECONDS"
 DEFAULT_DRAIN_TIMEOUT = 600
+MAX_MOVES_VARIABLE = "MAX_MOVES_PER_RUN"
+# ten drains at the longest budget stay within an execution's 25,000 history events
+DEFAULT_MAX_MOVES = 10
 HOOKS_VARIABLE = "DRAIN_LIFECYCLE_HOOK_NAMES"
 DEFAULT_HOOK = "eksops-drain"
 # EC2 reclaims a Spot instance 2 minutes after the warning, and a stopping instance is going
 # now: 90 s, leaving the pods' own shutdown and the warning's delivery the rest
 LEAVING_BUDGET_SECONDS = 90
 SURGE_LIMIT_SECONDS = 900  # a new node that is not Ready in 15 minutes will not be
+CAUSE_LIMIT = 12_000  # characters of an outcome's cause: well under a Fail state's 32 KB
+FAILURE_LIMIT = 1_000  # characters of one failed node's error in that cause
 
 
 def _now() -> datetime:
@@ -52,6 +59,13 @@ def _plans(environ: Mapping[str, str]) -> Any:
     import boto3
 
     return boto3.resource("dynamodb").Table(environ[PLANS_TABLE_VARIABLE])
+
+
+def _running() -> rebalance_plans.Running:
+    """Executions are the ops account's, as the plans table is."""
+    import boto3
+
+    return rebalance_plans.execution_running(boto3.client("stepfunctions"))
 
 
 def _target(request: RebalanceInput, opener: Opener) -> TargetAccount:
@@ -166,7 +180,12 @@ def start_rebalance(
     if request.replace and place.state in ("pending", "running"):
         why_not = _no_replacement(target, place)
         if why_not is None:
-            plan = _replacement_plan(step, target, place, drain, environ)
+            held = _replacement_plan(step, target, place, drain, environ)
+            if held.plan is None:
+                return _ignored(
+                    request, signal, f"execution {held.holder} is replacing {instance_id}", place
+                )
+            plan = held.plan
         elif direct:
             raise InvalidInputError(f"replace: {why_not}")
         else:
@@ -205,8 +224,9 @@ def _replacement_plan(
     place: instance_mapping.InstancePlace,
     drain: DrainTarget,
     environ: Mapping[str, str],
-) -> dict[str, Any]:
-    """Surge, drain, terminate: kept in the plans table first (a re-run resumes it)."""
+) -> rebalance_plans.Held:
+    """Surge, drain, terminate: kept in the plans table first (a re-run resumes it; a running
+    execution replacing the instance already holds it)."""
     cluster_name = place.cluster_name or ""
     nodegroups = nodegroup_surge.cluster_nodegroups(
         target.client("eks"), target.client("ec2"), cluster_name
@@ -228,7 +248,9 @@ def _replacement_plan(
     }
     if entry is not None:
         plan["surge"] = [entry]
-    return rebalance_plans.record_plan(_plans(environ), key, plan, step.execution_id, _now)
+    return rebalance_plans.record_plan(
+        _plans(environ), key, plan, step.execution_id, _running(), _now
+    )
 
 
 def plan_az_rebalance(
@@ -238,7 +260,7 @@ def plan_az_rebalance(
     now: Clock = _now,
 ) -> dict[str, Any]:
     """The plan that evens out each family of per-AZ node groups (or the one a failed run
-    left), kept before anything changes."""
+    left), kept before anything changes; at most MAX_MOVES_PER_RUN nodes move."""
     target = _target(step.request, opener)
     cluster_name = step.request.cluster_name or ""
     active_cluster(target.client("eks"), cluster_name, "rebalance its node groups")
@@ -248,8 +270,12 @@ def plan_az_rebalance(
             target,
             target.core_v1(cluster_name, environ),
             _plans(environ),
-            _budget(step.request, step.signal, environ),
-            step.execution_id,
+            az_rebalance.PlanSettings(
+                execution_id=step.execution_id,
+                drain_seconds=_budget(step.request, step.signal, environ),
+                max_moves=int(environ.get(MAX_MOVES_VARIABLE, DEFAULT_MAX_MOVES)),
+            ),
+            _running(),
             now,
         )
 
@@ -264,9 +290,15 @@ def surge_nodegroups(step: RebalanceStep, opener: Opener = open_target) -> dict[
 
 
 def check_surge(
-    step: RebalanceStep, opener: Opener = open_target, environ: Mapping[str, str] = os.environ
+    step: RebalanceStep,
+    opener: Opener = open_target,
+    environ: Mapping[str, str] = os.environ,
+    now: Clock = _now,
 ) -> dict[str, Any]:
-    """Whether each surged node group has its new nodes Ready in its zone."""
+    """Whether each surged node group has its new nodes Ready in its zone. Past the surge's time
+    limit, an AZ rebalance is abandoned (eksops.WaitTimeout: nothing was drained, and the next
+    run plans afresh); a replacement is given up on but the at-risk node is still drained, and
+    left in place rather than terminated (the late node may still come)."""
     entries = (step.plan or {}).get("surge") or []
     target = _target(step.request, opener)
     cluster_name = step.request.cluster_name or ""
@@ -281,10 +313,45 @@ def check_surge(
     surge = step.surge or {}
     if not waiting:
         return surge | {"ready": True, "waitingFor": []}
-    poll = next_poll(
-        Poll.model_validate(surge.get("poll") or {}), "; ".join(waiting), SURGE_LIMIT_SECONDS
-    )
+    try:
+        poll = next_poll(
+            Poll.model_validate(surge.get("poll") or {}), "; ".join(waiting), SURGE_LIMIT_SECONDS
+        )
+    except WaitTimeoutError:
+        return _surge_late(step, target.client("eks"), environ, now, waiting)
     return surge | {"ready": False, "waitingFor": waiting, "poll": poll.model_dump()}
+
+
+def _surge_late(
+    step: RebalanceStep, eks: Any, environ: Mapping[str, str], now: Clock, waiting: list[str]
+) -> dict[str, Any]:
+    """Past the surge's time limit: an AZ plan is abandoned and its surge given back (nothing
+    was drained; EKS drains what the smaller size removes); a replacement's drain goes on."""
+    plan = step.plan or {}
+    late = f"no new node Ready after {SURGE_LIMIT_SECONDS} s ({'; '.join(waiting)})"
+    if step.request.action == "rebalance-az":
+        cluster_name = step.request.cluster_name or ""
+        given_back = nodegroup_surge.give_back(eks, cluster_name, plan.get("surge") or [])
+        table = _plans(environ)
+        for key in plan.get("keys") or []:
+            rebalance_plans.end_plan(table, key, rebalance_plans.ABANDONED, step.execution_id, now)
+        back = f"; given back: {', '.join(given_back)}" if given_back else ""
+        raise WaitTimeoutError(f"AZ rebalance abandoned, nothing drained: {late}{back}")
+    kept = [
+        DrainTarget.model_validate(target).model_copy(
+            update={
+                "terminate": False,
+                "decrement": False,
+                "reason": f"{target['reason']}; replacement late, kept: {late}",
+            }
+        )
+        for target in plan.get("drain") or []
+    ]
+    return (step.surge or {}) | {
+        "ready": True,
+        "late": late,
+        "drain": [target.model_dump(by_alias=True) for target in kept],
+    }
 
 
 def _node(step: RebalanceStep) -> DrainTarget:
@@ -433,27 +500,49 @@ def _after_blocked(
     return "kept cordoned, the reason recorded in its eksops.io/cordon-reason annotation"
 
 
+def _failure(node: dict[str, Any]) -> str:
+    """A failed node step's error and message, from the state machine's Catch (a Lambda error's
+    cause is JSON with its stack trace, which the execution's history keeps; a timeout's may
+    have no cause)."""
+    failure = node.get("failure") or {}
+    cause = failure.get("Cause") or ""
+    try:
+        message = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        message = cause
+    return shortened(f"{failure.get('Error', 'States.ALL')}: {message}", FAILURE_LIMIT)
+
+
 def report_outcome(
     step: RebalanceStep, environ: Mapping[str, str] = os.environ, now: Clock = _now
 ) -> dict[str, Any]:
-    """The run's outcome and metrics; a plan fully carried out is marked done."""
+    """The run's outcome and metrics. Its plan ends done, or blocked when a drain ran out of
+    time (the next run plans afresh); a node whose step failed leaves the plan open for a
+    re-run to finish."""
     drained = step.drained or []
     blocked = [node for node in drained if node["outcome"] == "blocked"]
-    evicted = sum(node["counts"].get("evicted", 0) for node in drained)
-    metrics.count("NodesDrained", len(drained) - len(blocked))
+    failed = [node for node in drained if node["outcome"] == "failed"]
+    done = len(drained) - len(blocked) - len(failed)
+    evicted = sum(node.get("counts", {}).get("evicted", 0) for node in drained)
+    metrics.count("NodesDrained", done)
     metrics.count("PodsEvicted", evicted)
     metrics.count("DrainsBlocked", len(blocked))
+    metrics.count("DrainsFailed", len(failed))
     keys = (step.plan or {}).get("keys") or []
-    if keys and not blocked:
+    if keys and not failed:
         table = _plans(environ)
+        status = rebalance_plans.BLOCKED if blocked else rebalance_plans.DONE
         for key in keys:
-            rebalance_plans.finish_plan(table, key, step.execution_id, now)
+            rebalance_plans.end_plan(table, key, status, step.execution_id, now)
     outcome: dict[str, Any] = {
-        "status": "blocked" if blocked else "done",
-        "nodesDrained": len(drained) - len(blocked),
+        "status": "failed" if failed else "blocked" if blocked else "done",
+        "nodesDrained": done,
         "nodesBlocked": len(blocked),
+        "nodesFailed": len(failed),
         "podsEvicted": evicted,
     }
-    if blocked:
-        outcome["cause"] = "; ".join(node["cause"] for node in blocked)
+    causes = [node["cause"] for node in blocked]
+    causes += [f"{node['instanceId']}: {_failure(node)}" for node in failed]
+    if causes:
+        outcome["cause"] = shortened("; ".join(causes), CAUSE_LIMIT)
     return outcome

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eksops.aws_config import StsTarget, resolve_credentials
-from eksops.aws_session import boto3_session
+from eksops.aws_session import RETRIES, boto3_session
 from eksops.errors import ClusterAccessDeniedError
 from eksops.sigv4 import Credentials
 
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import boto3
 
 SESSION_NAME = "eksops"
-# Throttling and transient errors are retried by botocore ("standard" mode, jittered backoff);
-# what remains fails the step and the state machine's Retry takes over.
-_RETRIES = {"mode": "standard", "max_attempts": 6}
+# Throttling and transient errors are retried by botocore (aws_session.RETRIES); what remains
+# fails the step and the state machine's Retry or Catch takes over.
+_RETRIES = RETRIES
 
 
 @dataclass

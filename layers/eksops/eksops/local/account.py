@@ -10,6 +10,7 @@ can make a Lambda function's next invocation fail (:meth:`OfflineAccount.inject_
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
@@ -54,6 +55,10 @@ NOT_MUTATING = frozenset(
         "lambda:Invoke",
     }
 )
+# Functions that only report on executions (metrics, outcome events): like the invocations that
+# run the steps, their calls change nothing the workflows manage (ApiCall.reporting).
+REPORTING_FUNCTIONS = ("RecordWorkflowOutcomeFunction",)
+_ACCESS_KEY = re.compile(r"Credential=([^/\s,]+)/")
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _PRESIGNED_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F\d{8}%2F[^%&]+%2F([^%&]+)%2F")
 
@@ -67,6 +72,8 @@ class ApiCall:
     service: str
     operation: str
     status: int = 0  # the HTTP status of the answer
+    caller: str = ""  # the Lambda function whose role signed it, else the access key ID
+    reporting: bool = False  # made by one of the REPORTING_FUNCTIONS
 
     @property
     def action(self) -> str:
@@ -76,9 +83,10 @@ class ApiCall:
     def mutating(self) -> bool:
         """Whether the call may change the account: everything but reads (operations named
         Describe*, List*, Get*, Lookup*, Search*, Filter*, BatchGet*) and the calls in
-        NOT_MUTATING (assuming roles, invoking a Lambda function). Unrecognised requests count
-        as mutating; so do failed ones (a mutation was attempted)."""
-        if self.action in NOT_MUTATING:
+        NOT_MUTATING (assuming roles, invoking a Lambda function), and the reporting functions'
+        calls. Unrecognised requests count as mutating; so do failed ones (a mutation was
+        attempted)."""
+        if self.reporting or self.action in NOT_MUTATING:
             return False
         return not self.operation.startswith(READ_ONLY_PREFIXES)
 
@@ -154,14 +162,19 @@ class _Recorder:
         try:
             return self.app(environ, recording_start_response)
         finally:
-            self.record(ApiCall(call.service, call.operation, status[0] if status else 0))
+            key = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+            caller = key.group(1) if key else ""
+            self.record(ApiCall(call.service, call.operation, status[0] if status else 0, caller))
 
 
 def _server(
-    operations: dict[str, Any], port: int, record: Callable[[ApiCall], None] = lambda call: None
+    operations: dict[str, Any],
+    port: int,
+    record: Callable[[ApiCall], None] = lambda call: None,
+    faults: Any = None,
 ) -> Any:
-    """moto's threaded server with the /_eksops/ control operations in front of it, and every
-    AWS request given to ``record``."""
+    """moto's threaded server with the /_eksops/ control operations in front of it, every
+    AWS request given to ``record``, and ``faults`` (a FaultInjector) in front of it all."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -175,7 +188,11 @@ def _server(
     class Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
             moto_app = DomainDispatcherApplication(create_backend_app)
-            app = ControlApp(_Recorder(moto_app, record), operations)
+            app: Any = ControlApp(_Recorder(moto_app, record), operations)
+            if faults is not None:  # consulted per request: its rate may change while serving
+                from eksops.local.fault_injection import AwsFaults, aws_protocol
+
+                app = AwsFaults(app, faults, aws_protocol)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
@@ -201,7 +218,15 @@ class OfflineAccount:
         parameters: dict[str, str] | None = None,
         time_scale: float = 1.0,
         eks_delay: float = 3.0,
+        fault_rate: float | None = None,
+        fault_seed: int | None = None,
     ) -> None:
+        """``fault_rate`` (0..1; default EKSOPS_LOCAL_FAULT_RATE, else 0) of the Lambda steps'
+        AWS and Kubernetes calls fail (``fault_injection``); ``fault_seed`` (default
+        EKSOPS_LOCAL_FAULT_SEED) seeds the draw. ``faults`` counts what was injected."""
+        from eksops.local.fault_injection import FaultInjector
+
+        self.faults = FaultInjector.from_environment(rate=fault_rate, seed=fault_seed)
         self.port = port or _free_port()
         self.time_scale = time_scale
         self.eks_delay = eks_delay  # seconds an EKS cluster, node group or add-on takes to change
@@ -252,6 +277,7 @@ class OfflineAccount:
             lambda_runtime,
             moto_fixes,
             nodes,
+            sfn_events,
             sfn_sdk,
             sfn_time,
             sts_presigned,
@@ -275,13 +301,16 @@ class OfflineAccount:
         sts_presigned.install()
         sts_web_identity.install()
         eks.install(self.eks_delay)
-        self._cluster_apis = cluster_apis.ClusterApis(self.endpoint_url)
+        self._cluster_apis = cluster_apis.ClusterApis(self.endpoint_url, self.faults)
         cluster_apis.install(self._cluster_apis)
         # EC2 instances of node groups register as Nodes (and the node join check is theirs)
         self._nodes = nodes.NodeReconciler(self._cluster_apis, self.eks_delay).start()
         events.install()
+        sfn_events.install()  # executions' status changes on the default bus, as in AWS
         self._runtime = lambda_runtime.install(self.endpoint_url)
-        self._server = _server({"fire-schedule": self._fire_schedule}, self.port, self._record)
+        self._server = _server(
+            {"fire-schedule": self._fire_schedule}, self.port, self._record, self.faults
+        )
         self._server.start()
         if self.template is not None:
             self.deployment = self.deploy(self.template)
@@ -311,8 +340,29 @@ class OfflineAccount:
 
     def _record(self, call: ApiCall) -> None:
         with self._recordings_lock:
+            if not self._recordings:
+                return
+        call = self._attributed(call)
+        with self._recordings_lock:
             for calls in self._recordings:
                 calls.append(call)
+
+    def _attributed(self, call: ApiCall) -> ApiCall:
+        """The call with its caller named: a Lambda function's role session is the function's
+        name (lambda_runtime), so the reporting functions' calls are told apart."""
+        from moto.sts.models import sts_backends
+
+        role = sts_backends[ACCOUNT_ID]["aws"].get_assumed_role_from_access_key(call.caller)
+        if role is None:
+            return call
+        reporting = {
+            self.deployment.resources.get(logical_id)
+            for logical_id in REPORTING_FUNCTIONS
+            if self.deployment is not None
+        }
+        return dataclasses.replace(
+            call, caller=role.session_name, reporting=role.session_name in reporting
+        )
 
     @contextmanager
     def recording(self) -> Iterator[list[ApiCall]]:

@@ -49,8 +49,9 @@ def _replay(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
 
 
 class ClusterApis:
-    def __init__(self, sts_endpoint: str) -> None:
+    def __init__(self, sts_endpoint: str, faults: Any = None) -> None:
         self.sts_endpoint = sts_endpoint
+        self.faults = faults  # a fault_injection.FaultInjector for every cluster's API server
         self._servers: dict[tuple[str, str, str], tuple[KubeApiServer, ServiceAccountIssuer]] = {}
         self._lock = threading.Lock()
 
@@ -65,6 +66,7 @@ class ClusterApis:
             kubernetes_version=str(cluster.version),
             store=store,
         )
+        server.faults = self.faults
         issuer = ServiceAccountIssuer(cluster.identity["oidc"]["issuer"])
         register_issuer(issuer)
         server.subresource_handlers[("serviceaccounts", "token")] = self._token_requests(issuer)

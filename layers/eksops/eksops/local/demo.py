@@ -40,6 +40,39 @@ current-context: existing
 """
 
 
+def cluster_request(
+    name: str, subnets: list[str], admins: list[str] | None = None
+) -> dict[str, Any]:
+    """The demo's cluster: a managed node group per zone, the VPC CNI, one IRSA binding."""
+    request: dict[str, Any] = {
+        "clusterName": name,
+        "kubernetesVersion": "1.31",
+        "vpc": {"subnetIds": subnets},
+    }
+    if admins:
+        request["admins"] = [{"principalArn": arn} for arn in admins]
+    return request | {
+        "addons": [{"name": "vpc-cni"}],
+        "nodegroups": [
+            {
+                "kind": "managed",
+                "name": "general",
+                "subnetIds": subnets,
+                "perAz": True,
+                "scaling": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
+            }
+        ],
+        "irsa": [
+            {
+                "namespace": "external-dns",
+                "serviceAccount": "external-dns",
+                "policyArns": ["arn:aws:iam::aws:policy/AmazonRoute53ReadOnlyAccess"],
+            }
+        ],
+        "tags": {"team": "platform"},
+    }
+
+
 @contextmanager
 def _isolated_environment(environment: dict[str, str]) -> Iterator[Path]:
     """The offline account's environment, and a private home for config, caches and output."""
@@ -182,7 +215,7 @@ def _rebalance(account: Any, kubeconfig: Path, home: Path, say: Callable[[str], 
     return 0
 
 
-def run(out: TextIO) -> int:
+def run(out: TextIO, fault_rate: float | None = None, fault_seed: int | None = None) -> int:
     from eksops import exec_credential
     from eksops.cli import main as cli
     from eksops.eks_token import TOKEN_PREFIX, TokenRequest, get_token
@@ -195,7 +228,11 @@ def run(out: TextIO) -> int:
     started = time.monotonic()
     with (
         OfflineAccount(
-            region=REGION, time_scale=TIME_SCALE, eks_delay=EKS_SECONDS * TIME_SCALE
+            region=REGION,
+            time_scale=TIME_SCALE,
+            eks_delay=EKS_SECONDS * TIME_SCALE,
+            fault_rate=fault_rate,
+            fault_seed=fault_seed,
         ) as account,
         _isolated_environment(account.environment) as home,
     ):
@@ -213,30 +250,7 @@ def run(out: TextIO) -> int:
         admin_arn, credentials = _admin_credentials(account)
         os.environ.update(credentials)  # from here on the demo is the IAM user demo-admin
         subnets = _subnets(account)
-        request = {
-            "clusterName": CLUSTER,
-            "kubernetesVersion": "1.31",
-            "vpc": {"subnetIds": subnets},
-            "admins": [{"principalArn": admin_arn}],
-            "addons": [{"name": "vpc-cni"}],
-            "nodegroups": [
-                {
-                    "kind": "managed",
-                    "name": "general",
-                    "subnetIds": subnets,
-                    "perAz": True,
-                    "scaling": {"minSize": 1, "maxSize": 3, "desiredSize": 1},
-                }
-            ],
-            "irsa": [
-                {
-                    "namespace": "external-dns",
-                    "serviceAccount": "external-dns",
-                    "policyArns": ["arn:aws:iam::aws:policy/AmazonRoute53ReadOnlyAccess"],
-                }
-            ],
-            "tags": {"team": "platform"},
-        }
+        request = cluster_request(CLUSTER, subnets, [admin_arn])
         create_input = home / "create-cluster.json"
         create_input.write_text(json.dumps(request, indent=2) + "\n")
         say(
@@ -369,6 +383,12 @@ def run(out: TextIO) -> int:
             return 1
         remaining = account.client("eks").list_clusters()["clusters"]
         say(f"\n   clusters left in the account: {remaining}")
+        if account.faults.enabled:
+            stats = account.faults.stats()
+            say(
+                f"\n   Injected faults ({account.faults.rate:.0%} of the steps' calls): "
+                f"{stats['injected']} of {sum(stats['calls'].values())} calls, {stats['faults']}"
+            )
     say(f"\nDone in {time.monotonic() - started:.0f} s. `eksops local up` serves the same account")
     say("to the AWS CLI, kubectl and `eksops run`.")
     return 0

@@ -9,13 +9,26 @@ from typing import TextIO
 from eksops.local.account import OfflineAccount
 
 
-def up(port: int, region: str, time_scale: float, eks_delay: float, out: TextIO) -> int:
+def up(
+    port: int,
+    region: str,
+    time_scale: float,
+    eks_delay: float,
+    out: TextIO,
+    fault_rate: float | None = None,
+    fault_seed: int | None = None,
+) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
     say(f"Starting the offline account (moto) on 127.0.0.1:{port or 'a free port'}...")
     account = OfflineAccount(
-        port=port, region=region, time_scale=time_scale, eks_delay=eks_delay
+        port=port,
+        region=region,
+        time_scale=time_scale,
+        eks_delay=eks_delay,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
     ).start()
     deployment = account.deployment
     assert deployment is not None
@@ -39,12 +52,21 @@ def up(port: int, region: str, time_scale: float, eks_delay: float, out: TextIO)
         say(
             "                                               # a Kubernetes API on https://127.0.0.1"
         )
+        faults = account.faults
+        if faults.enabled:
+            say()
+            say(
+                f"Faults    {faults.rate:.0%} of the Lambda steps' AWS and Kubernetes calls fail "
+                f"({', '.join(faults.kinds)}; seed {faults.seed})"
+            )
         say()
         say("Ctrl-C to stop.")
         stopped.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if account.faults.enabled:
+            say(f"Faults injected: {account.faults.stats()}")
         say("Stopping the offline account.")
         account.stop()
     return 0

@@ -46,10 +46,10 @@ class NestedWorkflowInput(EventModel):
         return self.started_by or execution_id
 
 
-def shortened(value: Any) -> str:
-    """``value`` as text of at most 100 characters, for messages that quote an event."""
+def shortened(value: Any, limit: int = 100) -> str:
+    """``value`` as text of at most ``limit`` characters, for messages that quote an event."""
     text = str(value)
-    return text if len(text) <= 100 else text[:100] + "..."
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

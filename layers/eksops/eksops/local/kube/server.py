@@ -220,6 +220,7 @@ class KubeApiServer:
         self.public_documents: dict[str, Callable[[], Obj]] = {}
         self._authenticate = authenticate
         self._authorize = authorize
+        self.faults: Any = None  # a fault_injection.FaultInjector, consulted per HTTP request
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         for namespace in INITIAL_NAMESPACES:
@@ -847,12 +848,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        logger.debug("REQ %s %s %s", self.command, self.path, dict(self.headers))
+        shown = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        logger.debug("REQ %s %s %s", self.command, self.path, shown)  # no bearer tokens
         body = self.rfile.read(length) if length else b""
         headers = {name: value for name, value in self.headers.items()}
-        response = self.server.api.handle(self.command, self.path, headers, body)
+        faults = self.server.api.faults
+        fault = faults.decide("kube", self.headers.get("User-Agent", "")) if faults else None
+        extra: dict[str, str] = {}
+        if fault is None:
+            response = self.server.api.handle(self.command, self.path, headers, body)
+        else:  # before the request takes effect, unless an after-effect 5xx
+            from eksops.local import fault_injection
+
+            if fault.kind == "connection":
+                fault_injection.drop_connection(self.connection, fault)
+                self.close_connection = True
+                return
+            if fault.after_effect:
+                self.server.api.handle(self.command, self.path, headers, body)
+            code, extra, status = fault_injection.kube_response(fault)
+            response = Response(code, status)
         payload, content_type = response.payload()
         self.send_response(response.code)
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-cache, private")
