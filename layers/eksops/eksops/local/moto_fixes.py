@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eksops.local import autoscaling_lifecycle, security_group_rules
+from eksops.local import autoscaling_lifecycle, cfn_resources, security_group_rules
 
 
 class _ExecutingBackends:
@@ -51,6 +51,7 @@ def install() -> None:
     StepFunctionsParserBackend.start_execution = start_execution_named
     _install_access_key_lookup()
     _install_oidc_client_ids()
+    cfn_resources.install()  # AWS::CloudWatch::Alarm and AWS::SQS::QueuePolicy, which moto lacks
     security_group_rules.install()  # EC2 security group rules and ELBv2 as the workflows need
     autoscaling_lifecycle.install()  # terminate lifecycle hooks: wait, event, heartbeat, complete
     create_function = LambdaFunction.create_from_cloudformation_json.__func__
