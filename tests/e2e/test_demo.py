@@ -50,6 +50,7 @@ def test_demo_runs_offline_without_credentials(tmp_path: Path) -> None:
     start = lines.index("{", at[2])  # the ExecCredential printed in step 3
     credential = json.loads("\n".join(lines[start : lines.index("}", start) + 1]))
     assert credential["status"]["token"].startswith("k8s-aws-v1.")
+    assert credential["status"]["token"].endswith(" more characters>")  # not the token itself
     # kubectl through an EKS token, as the admin the workflow granted
     assert "kubectl auth can-i '*' '*': yes" in demo.stdout
     # the node groups CreateCluster joined, one per AZ, their nodes Ready

@@ -153,16 +153,26 @@ SCAN = SecretScan()
 _STANDARD_RECORD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
 
-class _Handler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            parts = [record.getMessage()]
-            parts += [repr(v) for k, v in vars(record).items() if k not in _STANDARD_RECORD]
-            if record.exc_info:
-                parts.append(logging.Formatter().formatException(record.exc_info))
-            SCAN.add(f"log record of {record.name}", "\n".join(parts))
-        except Exception:  # a record that cannot be rendered is never a test failure here
-            pass
+def _scan_record(record: logging.LogRecord) -> None:
+    try:
+        parts = [record.getMessage()]
+        parts += [repr(v) for k, v in vars(record).items() if k not in _STANDARD_RECORD]
+        if record.exc_info:
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        SCAN.add(f"log record of {record.name}", "\n".join(parts))
+    except Exception:  # a record that cannot be rendered is never a test failure here
+        pass
+
+
+def _logger_handle(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Every record any logger handles, whether it propagates or not (a Powertools Logger
+    stops its records at its own logger)."""
+
+    def handle(self: logging.Logger, record: logging.LogRecord) -> None:
+        _scan_record(record)
+        original(self, record)
+
+    return handle
 
 
 def _wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -265,7 +275,7 @@ def install() -> None:
     from moto.iam.models import AccessKey
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-    logging.getLogger().addHandler(_Handler(logging.NOTSET))
+    _wrap(logging.Logger, "handle", _logger_handle)
     if logging.getLogger("eksops").level == logging.NOTSET:
         logging.getLogger("eksops").setLevel(logging.DEBUG)
     _wrap(LambdaRuntime, "invoke", _lambda_invoke)

@@ -220,3 +220,33 @@ def test_alarms_and_queue_policy_follow_the_stack(
 
     cfn.delete_stack(StackName=STACK)
     assert _alarms(cloudwatch) == {}
+
+
+def test_a_resource_whose_condition_is_false_is_left_out_of_the_stack_s_resources(
+    aws: None,
+) -> None:
+    from eksops.local import moto_fixes
+
+    moto_fixes._install_conditional_resources()
+    template = {
+        "Parameters": {"Email": {"Type": "String", "Default": ""}},
+        "Conditions": {"HasEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Email"}, ""]}]}},
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Subscription": {
+                "Type": "AWS::SNS::Subscription",
+                "Condition": "HasEmail",
+                "Properties": {
+                    "TopicArn": {"Ref": "Topic"},
+                    "Protocol": "email",
+                    "Endpoint": {"Ref": "Email"},
+                },
+            },
+        },
+    }
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(StackName="conditional", TemplateBody=json.dumps(template))
+    topic = cfn.describe_stack_resource(StackName="conditional", LogicalResourceId="Topic")
+    assert topic["StackResourceDetail"]["ResourceType"] == "AWS::SNS::Topic"
+    listed = cfn.describe_stack_resources(StackName="conditional")["StackResources"]
+    assert [resource["LogicalResourceId"] for resource in listed] == ["Topic"]

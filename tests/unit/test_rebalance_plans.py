@@ -134,18 +134,34 @@ def test_a_plan_left_open_too_long_is_abandoned_and_planned_afresh(table) -> Non
     )
 
 
-def test_execution_running_asks_step_functions() -> None:
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="eu-west-1")
-        machine = sfn.create_state_machine(
-            name="RebalanceNodegroupsStateMachine-abc",
-            definition='{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, '
-            '"End": true}}}',
-            roleArn="arn:aws:iam::123456789012:role/sfn",
-        )["stateMachineArn"]
-        started = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-        is_running = rebalance_plans.execution_running(sfn)
-        assert is_running(started)
-        sfn.stop_execution(executionArn=started)
-        assert not is_running(started)
-        assert is_running(started.replace(started.rsplit(":", 1)[1], "gone")) is None
+class FakeStepFunctions:
+    """DescribeExecution's answers: a status per known ARN, ExecutionDoesNotExist otherwise."""
+
+    class exceptions:
+        class ExecutionDoesNotExist(Exception):
+            pass
+
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses = statuses
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:
+        if executionArn not in self.statuses:
+            raise self.exceptions.ExecutionDoesNotExist(executionArn)
+        return {"executionArn": executionArn, "status": self.statuses[executionArn]}
+
+
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        ("RUNNING", True),
+        ("SUCCEEDED", False),
+        ("FAILED", False),
+        ("TIMED_OUT", False),
+        ("ABORTED", False),
+        ("PENDING_REDRIVE", False),
+        (None, None),
+    ],
+)
+def test_execution_running_asks_step_functions(status: str | None, answer: bool | None) -> None:
+    sfn = FakeStepFunctions({FIRST: status} if status else {})
+    assert rebalance_plans.execution_running(sfn)(FIRST) is answer

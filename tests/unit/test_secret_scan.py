@@ -117,7 +117,7 @@ def test_collected_log_records_lambda_logs_and_command_output_are_scanned(
     secret_scan.install()
     scan = secret_scan.SCAN
     scan.discard()
-    logging.getLogger("eksops.anything").debug("minted %s", "x", extra={"token": eks_token})
+    logging.getLogger("eksops.anything").warning("minted %s", "x", extra={"token": eks_token})
     subprocess.run(
         [sys.executable, "-c", f"import sys; sys.stderr.write({JWT!r})"],
         capture_output=True,

@@ -305,7 +305,9 @@ def run(out: TextIO, fault_rate: float | None = None, fault_seed: int | None = N
         url = base64.urlsafe_b64decode(token.token.removeprefix(TOKEN_PREFIX) + "==").decode()
         signed = parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0]
         say(f"\n3. `eksops token --cluster-name {CLUSTER}`: the ExecCredential kubectl receives")
-        say(document.rstrip())
+        # a token is a credential for its 15 minutes: kubectl gets it whole, people a glimpse
+        glimpse = f"{TOKEN_PREFIX}<{len(token.token) - len(TOKEN_PREFIX)} more characters>"
+        say(document.replace(token.token, glimpse).rstrip())
         say(f"   a presigned STS GetCallerIdentity URL for {urlsplit(url).netloc} (the offline")
         say(f"   STS), signed headers {signed!r}, valid until {token.expiration_timestamp}")
 

@@ -52,6 +52,7 @@ def install() -> None:
     _install_access_key_lookup()
     _install_oidc_client_ids()
     cfn_resources.install()  # AWS::CloudWatch::Alarm and AWS::SQS::QueuePolicy, which moto lacks
+    _install_conditional_resources()
     security_group_rules.install()  # EC2 security group rules and ELBv2 as the workflows need
     autoscaling_lifecycle.install()  # terminate lifecycle hooks: wait, event, heartbeat, complete
     create_function = LambdaFunction.create_from_cloudformation_json.__func__
@@ -98,6 +99,16 @@ def install() -> None:
     # Ref of AWS::Lambda::LayerVersion is its LayerVersionArn (moto returns an empty string).
     LayerVersion.physical_resource_id = property(lambda self: self.arn)
     LayerVersion._eksops_fixed = True
+
+
+def _install_conditional_resources() -> None:
+    """A resource whose Condition is false is not created, and stack resource listings leave it
+    out, as in AWS: moto keeps None for it, which DescribeStackResource(s) tripped over."""
+    from moto.cloudformation.models import Stack
+
+    Stack.stack_resources = property(  # type: ignore[assignment]
+        lambda self: [resource for resource in self.resource_map.values() if resource is not None]
+    )
 
 
 def _install_oidc_client_ids() -> None:
