@@ -205,10 +205,22 @@ def _lambda_environment(original: Callable[..., Any]) -> Callable[..., Any]:
     return environment
 
 
+# State machines of tests' own (not eksops's) whose executions carry a token on purpose, and why
+EXEMPT_STATE_MACHINES: dict[str, str] = {}
+
+
+def exempt_state_machine(arn: str, why: str) -> None:
+    """Leave the executions of a test's own state machine ``arn`` out of the scan, for ``why``
+    (eksops's state machines are never exempt: none of them carries a token)."""
+    EXEMPT_STATE_MACHINES[arn] = why
+
+
 def _execution_ended(original: Callable[..., Any]) -> Callable[..., Any]:
     def terminated(self: Any) -> None:
         original(self)
         execution = self.execution
+        if execution.state_machine_arn in EXEMPT_STATE_MACHINES:
+            return
         source = f"execution {execution.exec_arn}"
         try:
             SCAN.add(f"{source} (describe)", execution.to_describe_output())
