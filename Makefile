@@ -61,8 +61,8 @@ build: sam-venv  ## sam build (no Docker: makefile builds cross-install arm64 wh
 validate: sam-venv  ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
-checkov: checkov-venv  ## checkov on template.yaml, offline (skips and their reasons: .checkov.yaml)
-	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml --quiet
+checkov: checkov-venv  ## checkov on template.yaml and member-account.yaml, offline (skips and their reasons: .checkov.yaml)
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml -f member-account.yaml --quiet
 
 schemas: venv  ## regenerate docs/schemas/*.schema.json from the input models
 	$(BIN)/python -m eksops.local.schemas

@@ -57,19 +57,42 @@ def _execute(account: Any, machine: str, name: str, request: dict[str, Any]) -> 
     return {"status": "DEADLINE", "error": f"still running after {DEADLINE} s"}
 
 
+def _failure(account: Any, described: dict[str, Any]) -> str:
+    """Why an execution failed: its error and the cause of the failed step that led to it."""
+    text = f"{described['status']}: {described.get('error')}"
+    if "executionArn" not in described:
+        return text
+    events = account.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"], reverseOrder=True
+    )["events"]
+    for event in events:
+        for key in ("lambdaFunctionFailedEventDetails", "taskFailedEventDetails"):
+            if key in event:
+                details = event[key]
+                return f"{text} ({details.get('error')}: {str(details.get('cause'))[:300]})"
+    return text
+
+
 def _one_run(account: Any, index: int, subnets: list[str], tag: str) -> dict[str, Any]:
     from eksops.local.demo import cluster_request  # the demo's cluster, without its admin user
 
     name = f"ft-{tag}-{index:03d}"
     created = _execute(account, "CreateClusterStateMachine", name, cluster_request(name, subnets))
     if created["status"] != "SUCCEEDED":
-        return {"ok": False, "failed": f"create {created['status']}: {created.get('error')}"}
+        return {"ok": False, "failed": f"create {_failure(account, created)}"}
     deleted = _execute(
         account, "DeleteClusterStateMachine", f"{name}-delete", {"clusterName": name}
     )
     if deleted["status"] != "SUCCEEDED":
-        return {"ok": False, "failed": f"delete {deleted['status']}: {deleted.get('error')}"}
+        return {"ok": False, "failed": f"delete {_failure(account, deleted)}"}
     return {"ok": True}
+
+
+def _reported(account: Any, index: int, subnets: list[str], tag: str) -> dict[str, Any]:
+    """One run, with a progress line when it ends (a run takes minutes)."""
+    result = _one_run(account, index, subnets, tag)
+    print(f"  run {tag}{index:03d}: {'ok' if result['ok'] else result['failed']}", flush=True)
+    return result
 
 
 def _retried_attempts(account: Any) -> Counter[str]:
@@ -115,7 +138,7 @@ def _worker(args: tuple[int, list[int], float, int, int]) -> dict[str, Any]:
         ]
         tag = "f" if rate else "b"
         with ThreadPoolExecutor(concurrency) as pool:
-            results = list(pool.map(lambda i: _one_run(account, i, subnets, tag), indices))
+            results = list(pool.map(lambda i: _reported(account, i, subnets, tag), indices))
         stats = account.faults.stats()
         retried = _retried_attempts(account)
     return {

@@ -1,4 +1,5 @@
-"""Contract: checkov (PyPI) finds no failed check in template.yaml. The checks that do not apply
+"""Contract: checkov (PyPI) finds no failed check in template.yaml (the hub) and
+member-account.yaml (the member accounts' StackSets template). The checks that do not apply
 are skipped in .checkov.yaml, each under a comment giving its reason; a check skipped on one
 resource only carries its reason in that resource's Metadata. checkov runs offline from its own
 venv, as `make checkov` runs it (`make test` installs it)."""
@@ -17,6 +18,7 @@ import pytest
 from eksops.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = ("template.yaml", "member-account.yaml")
 CHECKOV = REPO / ".venv" / "checkov" / "bin" / "checkov"
 CONFIG = REPO / ".checkov.yaml"
 # No platform mapping, guideline or policy download (skip-download in CONFIG too) and no update
@@ -42,11 +44,11 @@ EVENTBRIDGE_EVENTS = {"EventBridgeRule", "Schedule", "ScheduleV2", "CloudWatchEv
 
 
 @cache
-def _report() -> dict[str, Any]:
+def _report(template: str) -> dict[str, Any]:
     if not CHECKOV.is_file():
         pytest.fail(f"checkov not found at {CHECKOV}: run `make checkov-venv` (`make test` does)")
     result = subprocess.run(
-        [str(CHECKOV), "--config-file", str(CONFIG), "-f", "template.yaml", "-o", "json"],
+        [str(CHECKOV), "--config-file", str(CONFIG), "-f", template, "-o", "json"],
         cwd=REPO,
         env={**os.environ, **OFFLINE_ENV},
         capture_output=True,
@@ -63,8 +65,9 @@ def _report() -> dict[str, Any]:
     return report
 
 
-def test_checkov_finds_no_failed_check() -> None:
-    results = _report()["results"]
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_checkov_finds_no_failed_check(template: str) -> None:
+    results = _report(template)["results"]
     failed = [
         f"{c['check_id']} {c['resource']} (lines {c['file_line_range']}): {c['check_name']}"
         for c in results["failed_checks"]
@@ -75,17 +78,19 @@ def test_checkov_finds_no_failed_check() -> None:
     assert not results["parsing_errors"], results["parsing_errors"]
 
 
-def test_checkov_read_every_resource() -> None:
-    summary = _report()["summary"]
-    resources = load_template(REPO / "template.yaml")["Resources"]
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_checkov_read_every_resource(template: str) -> None:
+    summary = _report(template)["summary"]
+    resources = load_template(REPO / template)["Resources"]
     assert summary["resource_count"] == len(resources), summary
     assert summary["passed"] > 0, summary
 
 
-def test_every_skip_has_its_reason() -> None:
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_skip_has_its_reason(template: str) -> None:
     unexplained = [
         f"{c['check_id']} {c['resource']}"
-        for c in _report()["results"]["skipped_checks"]
+        for c in _report(template)["results"]["skipped_checks"]
         if not (c.get("check_result", {}).get("suppress_comment") or "").strip()
     ]
     assert not unexplained, f"skipped in Metadata without a comment: {unexplained}"

@@ -17,50 +17,6 @@ from tests.support import iam_permissions as iam
 
 REPO = iam.REPO
 
-# Actions the scan finds that need no IAM permission of the caller.
-NOT_AUTHORIZED_BY_IAM = {
-    "sts:GetCallerIdentity": "always allowed: no policy can grant or deny it",
-    "sts:AssumeRoleWithWebIdentity": "unsigned: authorized by the assumed role's trust policy "
-    "(VerifyIrsa exchanges a ServiceAccount token)",
-}
-
-# Actions AWS authorizes in addition to an API call the code makes (the Service Authorization
-# Reference's "dependent actions", as EKS and IAM document them): call -> implied actions.
-IMPLIED_ACTIONS: dict[str, tuple[str, ...]] = {
-    # the cluster role to EKS; a first cluster makes EKS's service-linked role; Secrets
-    # encryption with the input's key needs a grant made as the creator; tagged on create
-    "eks:CreateCluster": (
-        "iam:PassRole",
-        "iam:CreateServiceLinkedRole",
-        "kms:DescribeKey",
-        "kms:CreateGrant",
-        "eks:TagResource",
-    ),
-    "eks:CreateNodegroup": ("iam:PassRole", "iam:CreateServiceLinkedRole", "eks:TagResource"),
-    "eks:CreateAccessEntry": ("eks:TagResource",),
-    "eks:CreateAddon": ("eks:TagResource",),
-    "eks:CreatePodIdentityAssociation": ("iam:PassRole", "eks:TagResource"),
-    "eks:UpdatePodIdentityAssociation": ("iam:PassRole",),
-    "iam:CreateRole": ("iam:TagRole",),
-    "iam:CreateOpenIDConnectProvider": ("iam:TagOpenIDConnectProvider",),
-    # RestoreRules tags the rules it re-authorizes (TagSpecifications)
-    "ec2:AuthorizeSecurityGroupIngress": ("ec2:CreateTags",),
-}
-IMPLIED_SAMPLES = {
-    "iam:CreateServiceLinkedRole": [
-        "arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS",
-        "arn:aws:iam::123456789012:role/aws-service-role/eks-nodegroup.amazonaws.com/"
-        "AWSServiceRoleForAmazonEKSNodegroup",
-    ],
-    "iam:PassRole": ["arn:aws:iam::123456789012:role/eksops/irsa/demo-app"],
-    "ec2:CreateTags": ["arn:aws:ec2:us-east-1:123456789012:security-group-rule/sgr-0123"],
-    # the resource being created (any of the kinds the creating calls make)
-    "eks:TagResource": [
-        f"arn:aws:eks:us-east-1:123456789012:{kind}/demo/x"
-        for kind in ("cluster", "nodegroup", "addon", "access-entry", "podidentityassociation")
-    ],
-}
-
 # (role, action) grants that no scanned call needs, each with the reason it stays.
 UNSCANNED_GRANTS: dict[tuple[str, str], str] = {}
 
@@ -84,41 +40,15 @@ STATE_MACHINES = sorted(
 )
 
 
-def _app(logical_id: str) -> Path:
-    uri = SOURCE["Resources"][logical_id]["Properties"]["CodeUri"]
-    return REPO / uri.removeprefix("s3://artifacts/").removesuffix(".zip") / "app.py"
-
-
-def _function_needs(deployed: iam.Deployment, logical_id: str) -> list[tuple[str, list[str]]]:
-    tables = iam.function_tables(deployed, logical_id)
-    called = iam.function_actions(_app(logical_id)) - set(NOT_AUTHORIZED_BY_IAM)
-    needs = [(action, iam.action_samples(action, tables)) for action in sorted(called)]
-    for action in sorted(called):
-        for implied in IMPLIED_ACTIONS.get(action, ()):
-            samples = IMPLIED_SAMPLES.get(implied) or iam.action_samples(implied, tables)
-            needs.append((implied, samples))
-    # environment variables naming a state machine: what it starts or describes
-    variables = deployed.resources[logical_id]["Properties"].get("Environment", {})
-    for value in variables.get("Variables", {}).values():
-        resolved = deployed.resolver.resolve(value)
-        if isinstance(resolved, str) and ":stateMachine:" in resolved:
-            needs = [(a, [resolved] if a == "states:StartExecution" else r) for a, r in needs]
-    # Lambda, not the code, sends what an asynchronous invocation failed on to the dead-letter
-    # target, as the function's role
-    target = deployed.resources[logical_id]["Properties"].get("DeadLetterConfig", {})
-    if "TargetArn" in target:
-        arn = str(deployed.resolver.resolve(target["TargetArn"]))
-        needs.append(("sns:Publish" if ":sns:" in arn else "sqs:SendMessage", [arn]))
-    return needs
-
-
 # --- every call is granted ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_role_grants_what_its_code_calls(logical_id: str) -> None:
     role = DEPLOYED.role_of(logical_id)
-    missing = iam.missing_grants(DEPLOYED.statements(role), _function_needs(DEPLOYED, logical_id))
+    missing = iam.missing_grants(
+        DEPLOYED.statements(role), iam.function_needs(DEPLOYED, logical_id)
+    )
     assert not missing, f"{logical_id} runs as {role}, which may not: {missing}"
 
 
@@ -151,7 +81,7 @@ def test_lambda_role_grants_only_what_its_functions_call(role: str) -> None:
     needed = {
         action
         for logical_id in _lambda_roles()[role]
-        for action, _ in _function_needs(DEPLOYED, logical_id)
+        for action, _ in iam.function_needs(DEPLOYED, logical_id)
     }
     unneeded = sorted(
         (statement.sid, action)
@@ -283,7 +213,7 @@ def test_the_scan_finds_calls_through_clients_paginators_and_tables(tmp_path: Pa
 
 def test_the_scan_follows_only_what_the_handler_reaches() -> None:
     """The step module holds JoinNodegroup's other steps too: they are not this function's."""
-    assert iam.function_actions(_app("CheckNodegroupStatusFunction")) == {
+    assert iam.function_actions(iam.function_app("CheckNodegroupStatusFunction")) == {
         "eks:DescribeNodegroup",
         "sts:AssumeRole",
     }
@@ -303,9 +233,10 @@ def _tool(path: Path) -> Path:
     return path
 
 
-def test_cfn_lint_is_clean() -> None:
+@pytest.mark.parametrize("template", ["template.yaml", "member-account.yaml"])
+def test_cfn_lint_is_clean(template: str) -> None:
     result = subprocess.run(
-        [str(_tool(CFN_LINT)), "template.yaml"],
+        [str(_tool(CFN_LINT)), template],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -63,8 +63,9 @@ LISTED_SERVICE_ACCOUNT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/legacy-app"
 SAMPLE_PARAMETERS = {
     "TargetRoleArns": TARGET_ROLE,
     "ServiceAccountRoleArns": LISTED_SERVICE_ACCOUNT_ROLE,
+    "OrganizationId": "o-a1b2c3d4e5",
 }
-EMPTY_PARAMETERS = {"TargetRoleArns": "", "ServiceAccountRoleArns": ""}
+EMPTY_PARAMETERS = {"TargetRoleArns": "", "ServiceAccountRoleArns": "", "OrganizationId": ""}
 
 # Calls made by libraries on the code's behalf, which the scan cannot see: marker -> actions
 # (resource samples as the code's own calls: the function's tables).
@@ -517,9 +518,11 @@ RESOURCE_SAMPLES: dict[tuple[str, str], str] = {
 }
 ACTION_SAMPLES: dict[str, list[str]] = {
     "sts:AssumeRole": [TARGET_ROLE],
-    # the rebalance plan holders: executions of this stack's RebalanceNodegroups
+    # the holders of rebalance plans and of account slots: executions of this stack's
+    # RebalanceNodegroups and PruneSecurityGroupRules
     "states:DescribeExecution": [
-        f"arn:aws:states:{REGION}:{ACCOUNT}:execution:RebalanceNodegroupsStateMachine-{SUFFIX}:x"
+        f"arn:aws:states:{REGION}:{ACCOUNT}:execution:RebalanceNodegroupsStateMachine-{SUFFIX}:x",
+        f"arn:aws:states:{REGION}:{ACCOUNT}:execution:PruneSecurityGroupRulesStateMachine-{SUFFIX}:x",
     ],
 }
 
@@ -850,3 +853,79 @@ def function_tables(deployed: Deployment, logical_id: str) -> set[str]:
             if target.get("Type") == "AWS::DynamoDB::Table":
                 tables.add(_get_att(deployed.resources, value["Ref"], "Arn"))
     return tables
+
+
+# Actions the scan finds that need no IAM permission of the caller.
+NOT_AUTHORIZED_BY_IAM = {
+    "sts:GetCallerIdentity": "always allowed: no policy can grant or deny it",
+    "sts:AssumeRoleWithWebIdentity": "unsigned: authorized by the assumed role's trust policy "
+    "(VerifyIrsa exchanges a ServiceAccount token)",
+}
+
+# Actions AWS authorizes in addition to an API call the code makes (the Service Authorization
+# Reference's "dependent actions", as EKS and IAM document them): call -> implied actions.
+IMPLIED_ACTIONS: dict[str, tuple[str, ...]] = {
+    # the cluster role to EKS; a first cluster makes EKS's service-linked role; Secrets
+    # encryption with the input's key needs a grant made as the creator; tagged on create
+    "eks:CreateCluster": (
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "eks:TagResource",
+    ),
+    "eks:CreateNodegroup": ("iam:PassRole", "iam:CreateServiceLinkedRole", "eks:TagResource"),
+    "eks:CreateAccessEntry": ("eks:TagResource",),
+    "eks:CreateAddon": ("eks:TagResource",),
+    "eks:CreatePodIdentityAssociation": ("iam:PassRole", "eks:TagResource"),
+    "eks:UpdatePodIdentityAssociation": ("iam:PassRole",),
+    "iam:CreateRole": ("iam:TagRole",),
+    "iam:CreateOpenIDConnectProvider": ("iam:TagOpenIDConnectProvider",),
+    # RestoreRules tags the rules it re-authorizes (TagSpecifications)
+    "ec2:AuthorizeSecurityGroupIngress": ("ec2:CreateTags",),
+}
+IMPLIED_SAMPLES = {
+    "iam:CreateServiceLinkedRole": [
+        "arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS",
+        "arn:aws:iam::123456789012:role/aws-service-role/eks-nodegroup.amazonaws.com/"
+        "AWSServiceRoleForAmazonEKSNodegroup",
+    ],
+    "iam:PassRole": ["arn:aws:iam::123456789012:role/eksops/irsa/demo-app"],
+    "ec2:CreateTags": ["arn:aws:ec2:us-east-1:123456789012:security-group-rule/sgr-0123"],
+    # the resource being created (any of the kinds the creating calls make)
+    "eks:TagResource": [
+        f"arn:aws:eks:us-east-1:123456789012:{kind}/demo/x"
+        for kind in ("cluster", "nodegroup", "addon", "access-entry", "podidentityassociation")
+    ],
+}
+
+
+def function_app(logical_id: str) -> Path:
+    """The handler module of function ``logical_id``."""
+    uri = sam_template()["Resources"][logical_id]["Properties"]["CodeUri"]
+    return REPO / uri.removeprefix("s3://artifacts/").removesuffix(".zip") / "app.py"
+
+
+def function_needs(deployed: Deployment, logical_id: str) -> list[tuple[str, list[str]]]:
+    """What function ``logical_id`` needs granted: (action, resource samples) for each call its
+    code makes, the actions AWS authorizes with them, and its dead-letter target."""
+    tables = function_tables(deployed, logical_id)
+    called = function_actions(function_app(logical_id)) - set(NOT_AUTHORIZED_BY_IAM)
+    needs = [(action, action_samples(action, tables)) for action in sorted(called)]
+    for action in sorted(called):
+        for implied in IMPLIED_ACTIONS.get(action, ()):
+            samples = IMPLIED_SAMPLES.get(implied) or action_samples(implied, tables)
+            needs.append((implied, samples))
+    # environment variables naming a state machine: what it starts or describes
+    variables = deployed.resources[logical_id]["Properties"].get("Environment", {})
+    for value in variables.get("Variables", {}).values():
+        resolved = deployed.resolver.resolve(value)
+        if isinstance(resolved, str) and ":stateMachine:" in resolved:
+            needs = [(a, [resolved] if a == "states:StartExecution" else r) for a, r in needs]
+    # Lambda, not the code, sends what an asynchronous invocation failed on to the dead-letter
+    # target, as the function's role
+    target = deployed.resources[logical_id]["Properties"].get("DeadLetterConfig", {})
+    if "TargetArn" in target:
+        arn = str(deployed.resolver.resolve(target["TargetArn"]))
+        needs.append(("sns:Publish" if ":sns:" in arn else "sqs:SendMessage", [arn]))
+    return needs

@@ -31,6 +31,7 @@ FULL_PRUNE: dict[str, Any] = {
     "maxRulesPerRun": 100,
     "region": "eu-west-1",
     "targetRoleArn": ROLE,
+    "externalId": "ops-7f3a",
 }
 
 
@@ -54,6 +55,7 @@ def test_empty_prune_input_means_every_cluster_group_in_the_stacks_mode() -> Non
         "max_rules_per_run": None,
         "region": None,
         "target_role_arn": None,
+        "external_id": None,
     }
 
 

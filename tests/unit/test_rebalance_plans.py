@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from eksops import rebalance_plans
+from eksops.execution_status import Running, execution_running
 from eksops.rebalance_plans import Held
-from moto import mock_aws
+
+from tests.support.dynamodb import mocked_table
 
 KEY = "skew#prod#workers"
 FIRST, SECOND = "arn:exec:first", "arn:exec:second"
@@ -25,17 +26,11 @@ def now() -> datetime:
 
 @pytest.fixture
 def table() -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name="eu-west-1")
-        yield dynamodb.create_table(
-            TableName="plans",
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with mocked_table("plans", "key") as created:
+        yield created
 
 
-def running(*arns: str) -> rebalance_plans.Running:
+def running(*arns: str) -> Running:
     return lambda arn: arn in arns
 
 
@@ -135,16 +130,22 @@ def test_a_plan_left_open_too_long_is_abandoned_and_planned_afresh(table) -> Non
 
 
 class FakeStepFunctions:
-    """DescribeExecution's answers: a status per known ARN, ExecutionDoesNotExist otherwise."""
+    """DescribeExecution's answers: a status per known ARN, InvalidArn for what is no ARN,
+    ExecutionDoesNotExist otherwise."""
 
     class exceptions:
         class ExecutionDoesNotExist(Exception):
+            pass
+
+        class InvalidArn(Exception):
             pass
 
     def __init__(self, statuses: dict[str, str]) -> None:
         self.statuses = statuses
 
     def describe_execution(self, executionArn: str) -> dict[str, str]:
+        if not executionArn.startswith("arn:"):
+            raise self.exceptions.InvalidArn(executionArn)
         if executionArn not in self.statuses:
             raise self.exceptions.ExecutionDoesNotExist(executionArn)
         return {"executionArn": executionArn, "status": self.statuses[executionArn]}
@@ -164,4 +165,8 @@ class FakeStepFunctions:
 )
 def test_execution_running_asks_step_functions(status: str | None, answer: bool | None) -> None:
     sfn = FakeStepFunctions({FIRST: status} if status else {})
-    assert rebalance_plans.execution_running(sfn)(FIRST) is answer
+    assert execution_running(sfn)(FIRST) is answer
+
+
+def test_what_is_no_execution_arn_is_not_running() -> None:
+    assert execution_running(FakeStepFunctions({}))("first") is False

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from eksops import az_skew, drain_plan, nodegroup_surge, rebalance_plans
+from eksops.execution_status import Running
 from eksops.models.remediation_steps import DrainTarget
 from eksops.node_readiness import instance_id_of
 
@@ -117,7 +118,7 @@ def plan_cluster(
     core_v1: Any,
     table: Any,
     settings: PlanSettings,
-    running: rebalance_plans.Running,
+    running: Running,
     now: Clock,
 ) -> dict[str, Any]:
     """Every family's plan: a family with a plan not yet ended follows it (a re-run after a

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
 from typing import Any
 
 from eksops import (
@@ -24,25 +23,25 @@ from eksops.errors import ClusterFailedError, InvalidInputError
 from eksops.models.cluster_steps import CreateClusterStep, DeleteClusterStep
 from eksops.models.create_cluster import CreateClusterInput
 from eksops.ownership import creation_tags
-from eksops.target_account import TargetAccount, open_target
-
-Opener = Callable[[str | None, str | None], TargetAccount]
+from eksops.target_account import Opener, TargetAccount, open_target
 
 
 def _target(step: CreateClusterStep | DeleteClusterStep, opener: Opener) -> TargetAccount:
-    return opener(step.request.region, step.request.target_role_arn)
+    return opener(step.request.region, step.request.target_role_arn, step.request.external_id)
 
 
 def kubeconfig_command(request: CreateClusterInput, region: str) -> str:
     words = ["eksops", "kubeconfig", "--cluster-name", request.cluster_name, "--region", region]
     if request.target_role_arn:
         words += ["--role-arn", request.target_role_arn]
+    if request.external_id:
+        words += ["--external-id", request.external_id]
     return shlex.join(words)
 
 
 def validate_input(request: CreateClusterInput, opener: Opener = open_target) -> dict[str, Any]:
     """The input, checked against the account (reads only), with its region filled in."""
-    target = opener(request.region, request.target_role_arn)
+    target = opener(request.region, request.target_role_arn, request.external_id)
     # the region first: node groups and IRSA bindings that name it are checked against it
     normalized = request.model_copy(update={"region": target.region})
     cluster_validation.validate(target.client, normalized)

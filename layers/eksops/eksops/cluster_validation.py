@@ -126,6 +126,7 @@ def _child_inputs(
         "cluster_name": request.cluster_name,
         "region": request.region,
         "target_role_arn": request.target_role_arn,
+        "external_id": request.external_id,
     }
     inputs = []
     for index, item in enumerate(items):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from eksops.aws_config import StsTarget, resolve_credentials
 from eksops.errors import CredentialsError, InvalidInputError
+from eksops.models.fields import EXTERNAL_ID_PATTERN
 from eksops.sigv4 import Credentials, presign_get_caller_identity
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - a format marker, not a secret
@@ -29,7 +30,7 @@ DEFAULT_SESSION_NAME = "EKSGetTokenAuth"  # what `aws eks get-token --role-arn` 
 _CLUSTER_NAME_RE = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_EXTERNAL_ID_RE = re.compile(EXTERNAL_ID_PATTERN)
 
 Clock = Callable[[], datetime]
 

@@ -137,3 +137,10 @@ class KubernetesUnavailableError(EksopsError):
     machines retry the step, which is idempotent."""
 
     error_name = "eksops.KubernetesUnavailable"
+
+
+class AccountBusyError(EksopsError):
+    """The target account runs as many eksops remediations as MaxRunsPerAccount allows.
+    Transient: the state machines retry the step until a slot frees."""
+
+    error_name = "eksops.AccountBusy"

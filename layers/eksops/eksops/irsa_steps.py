@@ -16,16 +16,15 @@ from eksops.models.setup_irsa import SetupIrsaInput
 from eksops.oidc_provider import ensure_oidc_provider
 from eksops.ownership import creation_tags
 from eksops.pod_identity_association import ensure_agent, ensure_association
-from eksops.target_account import TargetAccount, open_target
+from eksops.target_account import Opener, TargetAccount, open_target
 
-Opener = Callable[[str | None, str | None], TargetAccount]
 Clock = Callable[[], datetime]
 # the stack's ServiceAccountRoleArns parameter (comma-separated ARN patterns)
 ALLOWED_ROLES_VARIABLE = "SERVICE_ACCOUNT_ROLE_ARNS"
 
 
 def _target(step: SetupIrsaStep, opener: Opener) -> TargetAccount:
-    return opener(step.request.region, step.request.target_role_arn)
+    return opener(step.request.region, step.request.target_role_arn, step.request.external_id)
 
 
 def _tags(step: SetupIrsaStep) -> dict[str, str]:
@@ -56,7 +55,7 @@ def validate_input(
 ) -> dict[str, Any]:
     """The input, checked against the account (reads only), with region and roleName filled in;
     the later steps' results start out null, so the outputs can name them in either mode."""
-    target = opener(request.region, request.target_role_arn)
+    target = opener(request.region, request.target_role_arn, request.external_id)
     allowed = [arn for arn in environ.get(ALLOWED_ROLES_VARIABLE, "").split(",") if arn]
     valid = irsa_validation.validate(target.client, request, allowed)
     normalized = valid.request.model_copy(update={"region": target.region})

@@ -28,7 +28,12 @@ def issue(
 ) -> dict[str, Any]:
     """The token and its expiry; with ``format: kubeconfig`` also a kubeconfig document whose
     user carries the token (so it stops working when the token expires)."""
-    request = TokenRequest(event.cluster_name, region=event.region, role_arn=event.role_arn)
+    request = TokenRequest(
+        event.cluster_name,
+        region=event.region,
+        role_arn=event.role_arn,
+        external_id=event.external_id,
+    )
     credentials, target = resolve_signer(request, environ)
     token = mint_token(request.cluster_name, credentials, target, clock())
     result: dict[str, Any] = {

@@ -4,7 +4,7 @@ targetRoleArn when given) and calls one library operation."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from eksops import node_readiness, nodegroup_creation, nodegroup_validation
@@ -16,13 +16,11 @@ from eksops.node_authorization import authorize_nodes as authorize
 from eksops.node_authorization import caller_principal, ensure_node_reader
 from eksops.node_role import ensure_node_role as ensure_role
 from eksops.ownership import creation_tags
-from eksops.target_account import TargetAccount, open_target
-
-Opener = Callable[[str | None, str | None], TargetAccount]
+from eksops.target_account import Opener, TargetAccount, open_target
 
 
 def _target(step: JoinNodegroupStep, opener: Opener) -> TargetAccount:
-    return opener(step.request.region, step.request.target_role_arn)
+    return opener(step.request.region, step.request.target_role_arn, step.request.external_id)
 
 
 def _cluster(target: TargetAccount, name: str) -> dict[str, Any]:
@@ -41,7 +39,7 @@ def _role_arn(step: JoinNodegroupStep) -> str:
 def validate_input(request: JoinNodegroupInput, opener: Opener = open_target) -> dict[str, Any]:
     """The input, checked against the account (reads only), with its region filled in, and the
     node groups it makes."""
-    target = opener(request.region, request.target_role_arn)
+    target = opener(request.region, request.target_role_arn, request.external_id)
     valid = nodegroup_validation.validate(target.client, request)
     normalized = request.model_copy(update={"region": target.region})
     return {

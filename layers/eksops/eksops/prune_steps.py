@@ -9,13 +9,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from eksops import metrics, rule_ledger, security_group_rules, security_group_scan
+from eksops import account_slots, metrics, rule_ledger, security_group_rules, security_group_scan
 from eksops.errors import BlastRadiusExceededError, InvalidInputError, RestoreConflictError
 from eksops.models.prune_rules import PruneInput, RestoreInput, prune_input_from_event
 from eksops.models.remediation_steps import PruneStep, RestoreStep, StartPruneEvent
-from eksops.target_account import TargetAccount, open_target
+from eksops.target_account import Opener, TargetAccount, open_target
 
-Opener = Callable[[str | None, str | None], TargetAccount]
 Clock = Callable[[], datetime]
 LEDGER_TABLE_VARIABLE = "RULE_LEDGER_TABLE"
 IDEMPOTENCY_TABLE_VARIABLE = "IDEMPOTENCY_TABLE"
@@ -72,8 +71,8 @@ def _claim(event_id: str, execution_id: str, environ: Mapping[str, str]) -> str:
 def start_prune(step: StartPruneEvent, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """The input from a direct start or an event, with the stack's default mode and blast
     radius filled in; and, for an event delivered twice, the execution that already acts on
-    it."""
-    request, trigger = prune_input_from_event(step.event)
+    it. A run that acts takes a slot of its account first (AccountBusy while none is free)."""
+    request, trigger = prune_input_from_event(step.event, environ)
     defaults: dict[str, Any] = {
         field: int(environ[variable])
         for field, variable in DEFAULT_LIMIT_VARIABLES.items()
@@ -84,6 +83,8 @@ def start_prune(step: StartPruneEvent, environ: Mapping[str, str] = os.environ) 
     claimed_by = step.execution_id
     if trigger.get("eventId"):
         claimed_by = _claim(trigger["eventId"], step.execution_id, environ)
+    if claimed_by == step.execution_id:
+        account_slots.take_for_run(request.target_role_arn, step.execution_id, environ)
     return {
         "request": request.model_dump(by_alias=True, exclude_none=True),
         "trigger": trigger,
@@ -93,7 +94,7 @@ def start_prune(step: StartPruneEvent, environ: Mapping[str, str] = os.environ) 
 
 
 def _target(request: PruneInput | RestoreInput, opener: Opener) -> TargetAccount:
-    return opener(request.region, request.target_role_arn)
+    return opener(request.region, request.target_role_arn, request.external_id)
 
 
 def _summary(plans: list[security_group_rules.GroupPlan]) -> dict[str, int]:

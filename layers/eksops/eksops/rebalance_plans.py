@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from eksops.execution_status import Running
+
 PLANNED, DONE, BLOCKED, ABANDONED = "planned", "done", "blocked", "abandoned"
 # DescribeExecution may not know an execution started moments ago: its plan is not taken over
 # on "does not exist" until this long after it was claimed
@@ -27,9 +29,6 @@ UNKNOWN_HOLDER_GRACE = timedelta(minutes=5)
 # a cluster that has moved on: it is abandoned and planned afresh
 MAX_PLAN_AGE = timedelta(hours=6)
 Clock = Callable[[], datetime]
-Running = Callable[[str], bool | None]
-"""Whether the execution of this ARN is still running; None when Step Functions does not know
-it."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +47,6 @@ def replace_key(cluster_name: str, instance_id: str) -> str:
 
 def skew_key(cluster_name: str, family: str) -> str:
     return f"skew#{cluster_name}#{family}"
-
-
-def execution_running(sfn: Any) -> Running:
-    """``Running`` answered by Step Functions (DescribeExecution)."""
-
-    def running(execution_arn: str) -> bool | None:
-        try:
-            return sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
-        except sfn.exceptions.ExecutionDoesNotExist:
-            return None
-
-    return running
 
 
 def _conditional(call: Callable[..., Any], **request: Any) -> bool:

@@ -81,7 +81,7 @@ def route(
             for cluster in managed_clusters(eks, environ)
         ]
         return {"signal": "schedule", "executions": executions}
-    request, signal = rebalance_from_event(event)
+    request, signal = rebalance_from_event(event, environ)
     # an instance leaving a group with several terminate hooks (EKS's and yours) has an action
     # per hook, each waiting for its own completion
     hook = [signal.lifecycle.hook_name] if signal.lifecycle else []

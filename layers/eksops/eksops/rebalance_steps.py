@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eksops import (
+    account_slots,
     az_rebalance,
     instance_mapping,
     metrics,
@@ -20,6 +21,7 @@ from eksops import (
 )
 from eksops.eks_cluster import active_cluster, describe_cluster
 from eksops.errors import InvalidInputError, NotYetConsistentError, WaitTimeoutError
+from eksops.execution_status import Running, execution_running
 from eksops.models.base import shortened
 from eksops.models.rebalance_nodegroups import RebalanceInput, Signal, rebalance_from_event
 from eksops.models.remediation_steps import (
@@ -31,9 +33,8 @@ from eksops.models.remediation_steps import (
 from eksops.node_readiness import node_states
 from eksops.nodegroup_creation import describe_nodegroup
 from eksops.polling import MIN_SECONDS, Poll, next_poll
-from eksops.target_account import TargetAccount, open_target
+from eksops.target_account import Opener, TargetAccount, open_target
 
-Opener = Callable[[str | None, str | None], TargetAccount]
 Clock = Callable[[], datetime]
 PLANS_TABLE_VARIABLE = "REBALANCE_TABLE"
 DRAIN_TIMEOUT_VARIABLE = "DRAIN_TIMEOUT_SECONDS"
@@ -46,6 +47,8 @@ DEFAULT_HOOK = "eksops-drain"
 # EC2 reclaims a Spot instance 2 minutes after the warning, and a stopping instance is going
 # now: 90 s, leaving the pods' own shutdown and the warning's delivery the rest
 LEAVING_BUDGET_SECONDS = 90
+# signals of an instance that goes whatever eksops does: their drains never wait for a slot
+GOING_SIGNALS = ("spot-interruption", "state-change", "terminate-lifecycle-action")
 SURGE_LIMIT_SECONDS = 900  # a new node that is not Ready in 15 minutes will not be
 CAUSE_LIMIT = 12_000  # characters of an outcome's cause: well under a Fail state's 32 KB
 FAILURE_LIMIT = 1_000  # characters of one failed node's error in that cause
@@ -61,15 +64,15 @@ def _plans(environ: Mapping[str, str]) -> Any:
     return boto3.resource("dynamodb").Table(environ[PLANS_TABLE_VARIABLE])
 
 
-def _running() -> rebalance_plans.Running:
+def _running() -> Running:
     """Executions are the ops account's, as the plans table is."""
     import boto3
 
-    return rebalance_plans.execution_running(boto3.client("stepfunctions"))
+    return execution_running(boto3.client("stepfunctions"))
 
 
 def _target(request: RebalanceInput, opener: Opener) -> TargetAccount:
-    return opener(request.region, request.target_role_arn)
+    return opener(request.region, request.target_role_arn, request.external_id)
 
 
 def _budget(request: RebalanceInput, signal: Signal, environ: Mapping[str, str]) -> int:
@@ -135,8 +138,10 @@ def start_rebalance(
     and Node, and the plan: the node to drain, with a surge first on a rebalance
     recommendation of a managed node group (recorded before anything changes, so a re-run
     follows the same plan). An instance of a cluster eksops does not manage is ignored with the
-    reason, when a signal started the run; started directly, that is InvalidInput."""
-    request, signal = rebalance_from_event(step.event)
+    reason, when a signal started the run; started directly, that is InvalidInput. A run that
+    acts takes a slot of its account before anything changes (AccountBusy while none is free),
+    except the drain of an instance that is going anyway: its signal's deadline cannot wait."""
+    request, signal = rebalance_from_event(step.event, environ)
     target = _target(request, opener)
     eks = target.client("eks")
     direct = signal.kind == "direct"
@@ -147,6 +152,7 @@ def start_rebalance(
         )
         if why:
             raise InvalidInputError(f"clusterName: {why}")
+        account_slots.take_for_run(request.target_role_arn, step.execution_id, environ)
         return {
             "request": request.model_dump(by_alias=True, exclude_none=True),
             "signal": signal.model_dump(by_alias=True, exclude_none=True),
@@ -160,6 +166,8 @@ def start_rebalance(
             raise InvalidInputError(f"instanceId: {why}")
         return _ignored(request, signal, why or "", place)
     request = request.model_copy(update={"cluster_name": place.cluster_name})
+    if signal.kind not in GOING_SIGNALS:
+        account_slots.take_for_run(request.target_role_arn, step.execution_id, environ)
     active_cluster(eks, place.cluster_name, "drain its nodes")
     with target.kubernetes_access(place.cluster_name):
         nodes = node_states(target.core_v1(place.cluster_name, environ))

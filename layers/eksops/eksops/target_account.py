@@ -4,7 +4,7 @@ through ``targetRoleArn`` (hub and spoke). Every step opens its clients here."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     import boto3
 
 SESSION_NAME = "eksops"
-# Throttling and transient errors are retried by botocore (aws_session.RETRIES); what remains
-# fails the step and the state machine's Retry or Catch takes over.
-_RETRIES = RETRIES
 
 
 @dataclass
@@ -28,6 +25,7 @@ class TargetAccount:
     credentials: Credentials = field(repr=False)
     sts: StsTarget
     role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
     _session: boto3.session.Session | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -45,11 +43,13 @@ class TargetAccount:
         return self._session
 
     def client(self, service: str) -> Any:
-        """One client per service (botocore clients are thread-safe)."""
+        """One client per service (botocore clients are thread-safe). Throttling and transient
+        errors are retried by botocore (``RETRIES``); what remains fails the step, and the state
+        machine's Retry or Catch takes over."""
         if service not in self._clients:
             from botocore.config import Config
 
-            self._clients[service] = self._boto3().client(service, config=Config(retries=_RETRIES))
+            self._clients[service] = self._boto3().client(service, config=Config(retries=RETRIES))
         return self._clients[service]
 
     @contextmanager
@@ -75,7 +75,9 @@ class TargetAccount:
         from eksops.eks_token import TokenRequest
         from eksops.kubernetes_session import KubernetesSession
 
-        request = TokenRequest(cluster_name, region=self.region, role_arn=self.role_arn)
+        request = TokenRequest(
+            cluster_name, region=self.region, role_arn=self.role_arn, external_id=self.external_id
+        )
         session = KubernetesSession.for_cluster(request, environ, eks_client=self.client("eks"))
         return session.api_client()
 
@@ -87,8 +89,18 @@ class TargetAccount:
 
 
 def open_target(
-    region: str | None, role_arn: str | None = None, environ: Mapping[str, str] = os.environ
+    region: str | None,
+    role_arn: str | None = None,
+    external_id: str | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> TargetAccount:
-    """This account, or ``role_arn``'s after assuming it, in ``region`` (default: AWS_REGION)."""
-    credentials, sts = resolve_credentials(region, role_arn, environ, session_name=SESSION_NAME)
-    return TargetAccount(credentials, sts, role_arn)
+    """This account, or ``role_arn``'s after assuming it (with ``external_id`` when its trust
+    requires one), in ``region`` (default: AWS_REGION)."""
+    credentials, sts = resolve_credentials(
+        region, role_arn, environ, session_name=SESSION_NAME, external_id=external_id
+    )
+    return TargetAccount(credentials, sts, role_arn, external_id)
+
+
+# What steps open their target with (tests pass their own): region, role ARN, external ID.
+Opener = Callable[[str | None, str | None, str | None], TargetAccount]

@@ -6,6 +6,9 @@ moto's CloudFormation logs "No Moto CloudFormation support for ..." and creates 
   it), Fn::GetAtt Arn its ARN; deleted with the stack.
 - AWS::SQS::QueuePolicy: here the `Policy` attribute of each queue in `Queues`; removed with
   the stack.
+- AWS::Events::EventBusPolicy: here the statement `StatementId` of the bus's policy, as
+  PutPermission adds it (`Statement`, or `Action`, `Principal` and `Condition`); removed with
+  the stack.
 
 moto finds CloudFormation models as CloudFormationModel.__subclasses__() behind lru_caches:
 ``install`` clears them, so the types below count even if a stack was deployed before.
@@ -288,6 +291,84 @@ class SQSQueuePolicy(CloudFormationModel):
             self._set_policy(queue_url, "", account_id, region_name)
 
 
+class EventBusPolicy(CloudFormationModel):
+    """AWS::Events::EventBusPolicy: one statement of an event bus's resource policy."""
+
+    def __init__(self, bus_name: str, statement_id: str, account_id: str, region: str) -> None:
+        self.bus_name = bus_name
+        self.statement_id = statement_id
+        self.account_id = account_id
+        self.region_name = region
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Events::EventBusPolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.statement_id
+
+    def is_created(self) -> bool:
+        return True
+
+    @staticmethod
+    def _bus(bus_name: str, account_id: str, region_name: str) -> Any:
+        from moto.events.models import events_backends
+
+        return events_backends[account_id][region_name].describe_event_bus(bus_name)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> EventBusPolicy:
+        properties = cloudformation_json.get("Properties", {})
+        bus_name = str(properties.get("EventBusName") or "default").split("/")[-1]
+        statement_id = properties["StatementId"]
+        bus = cls._bus(bus_name, account_id, region_name)
+        statement = properties.get("Statement")
+        if statement is None:  # the older form: one account (or "*" with a condition)
+            principal = properties["Principal"]
+            statement = {
+                "Effect": "Allow",
+                "Principal": principal if principal == "*" else {"AWS": principal},
+                "Action": properties["Action"],
+                "Resource": bus.arn,
+            }
+            if properties.get("Condition"):
+                condition = properties["Condition"]
+                statement["Condition"] = {condition["Type"]: {condition["Key"]: condition["Value"]}}
+        bus.add_policy({"Statement": [{**statement, "Sid": statement_id}]})
+        return cls(bus_name, statement_id, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        properties = cloudformation_json.get("Properties", {})
+        bus_name = str(properties.get("EventBusName") or "default").split("/")[-1]
+        cls._bus(bus_name, account_id, region_name).remove_statement(resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._bus(self.bus_name, account_id, region_name).remove_statement(self.statement_id)
+
+
 def install() -> None:
     """Make moto's CloudFormation see the models above (its model map is cached)."""
     from moto.cloudformation import parsing
@@ -296,3 +377,4 @@ def install() -> None:
         cached.cache_clear()
     assert parsing.get_model_map()["AWS::CloudWatch::Alarm"] is CloudWatchAlarm
     assert parsing.get_model_map()["AWS::SQS::QueuePolicy"] is SQSQueuePolicy
+    assert parsing.get_model_map()["AWS::Events::EventBusPolicy"] is EventBusPolicy

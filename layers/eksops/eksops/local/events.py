@@ -16,10 +16,16 @@ SQS and event buses, synchronously, and ignores a target's ``Input`` and ``Input
   input, after checking the target's ``RoleArn`` names an existing IAM role;
 - a Lambda function target is invoked asynchronously (``InvocationType=Event``) with that
   payload;
+- an event bus target, of this account or another, gets the event itself (its id, account,
+  region, time and resources kept; moto put a new event of the bus's own account), when that
+  bus's policy lets the sender's account put it: a statement for the account, or for ``*``
+  (under an ``aws:PrincipalOrgID`` condition: offline there is no AWS Organizations, every
+  account counts as the organization's), its ``events:source`` and ``events:detail-type``
+  conditions holding;
 - :func:`fire_schedule` delivers a scheduled rule's ``Scheduled Event`` now (moto has no clock
   that fires ``ScheduleExpression`` rules).
 
-Other targets (logs, SQS, archives, buses) keep moto's own delivery, now on the worker.
+Other targets (logs, SQS, archives) keep moto's own delivery, now on the worker.
 """
 
 from __future__ import annotations
@@ -205,6 +211,8 @@ def _deliver(delivery: _Delivery) -> None:
         _start_execution(delivery, account, region)
     elif service == "lambda" and parts[5] == "function":
         _invoke_function(delivery, parts[6], parts[7] if len(parts) > 7 else None, account, region)
+    elif service == "events" and parts[5].startswith("event-bus/"):
+        _forward(delivery, parts[5].split("/", 1)[1], account, region)
     else:  # moto's own delivery for its supported targets, one target at a time
         single = copy.copy(delivery.rule)
         single.targets = [delivery.target]
@@ -225,6 +233,48 @@ def _start_execution(delivery: _Delivery, account: str, region: str) -> None:
         delivery.target["Arn"], str(uuid.uuid4()), _target_input(delivery)
     )
     logger.info("event %s started %s", delivery.event.get("id"), execution.execution_arn)
+
+
+def _forward(delivery: _Delivery, bus_name: str, account: str, region: str) -> None:
+    """AWS: the event itself goes to the target bus, where its rules match it, if the bus's
+    policy admits the sender (its own account always is)."""
+    from moto.events.models import events_backends
+
+    bus = events_backends[account][region].describe_event_bus(bus_name)
+    sender = delivery.event["account"]
+    if sender != account and not _admits(bus.policy, delivery.event):
+        raise PermissionError(
+            f"event bus {bus.arn} does not let account {sender} put this event (its policy: "
+            f"{bus.policy})"
+        )
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(copy.deepcopy(delivery.event))
+
+
+def _admits(policy: str | None, event: dict[str, Any]) -> bool:
+    """Whether a statement of ``policy`` lets the event's account put it: the account, or ``*``
+    (an ``aws:PrincipalOrgID`` condition holds for every account offline), with the
+    ``events:source`` and ``events:detail-type`` conditions, if any, holding for the event."""
+    account = event["account"]
+    for statement in json.loads(policy or "{}").get("Statement", []):
+        actions = statement.get("Action")
+        if statement.get("Effect") != "Allow" or "events:PutEvents" not in (
+            actions if isinstance(actions, list) else [actions]
+        ):
+            continue
+        principal = statement.get("Principal")
+        accounts = principal.get("AWS") if isinstance(principal, dict) else principal
+        accounts = accounts if isinstance(accounts, list) else [accounts]
+        if not any(str(a) in ("*", account, f"arn:aws:iam::{account}:root") for a in accounts):
+            continue
+        equals = (statement.get("Condition") or {}).get("StringEquals", {})
+        if all(
+            event[field] in (equals[key] if isinstance(equals[key], list) else [equals[key]])
+            for key, field in (("events:source", "source"), ("events:detail-type", "detail-type"))
+            if key in equals
+        ):
+            return True
+    return False
 
 
 def _invoke_function(

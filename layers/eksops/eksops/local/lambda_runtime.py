@@ -266,7 +266,13 @@ class LambdaRuntime:
         if not str(function.run_time).startswith("python"):
             message = f"the offline account runs Python functions only, not {function.run_time}"
             return Outcome(_error_payload("Runtime.InvalidRuntime", message), True, message)
-        key = f"{function.function_arn}:{function.code_sha_256}"
+        # a new configuration gets new execution environments, as in AWS
+        configuration = json.dumps(
+            [function.environment_vars, function.role, function.handler, function.layers],
+            sort_keys=True,
+            default=str,
+        )
+        key = f"{function.function_arn}:{function.code_sha_256}:{hash(configuration)}"
         with self._lock:
             pool = self._idle.setdefault(key, [])
             worker = pool.pop() if pool else None

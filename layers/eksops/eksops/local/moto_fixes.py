@@ -50,6 +50,7 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution_named
     _install_access_key_lookup()
+    _install_role_snapshots()
     _install_oidc_client_ids()
     cfn_resources.install()  # AWS::CloudWatch::Alarm and AWS::SQS::QueuePolicy, which moto lacks
     _install_conditional_resources()
@@ -60,9 +61,13 @@ def install() -> None:
     def create_function_with_all_properties(
         cls: type, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any
     ) -> Any:
-        """Layers, Architectures and TracingConfig apply, as in AWS."""
+        """Layers, Architectures and TracingConfig apply, and environment variables are strings
+        (CloudFormation's Number parameters too), as in AWS."""
         function = create_function(cls, resource_name, cloudformation_json, *args, **kw)
         properties = cloudformation_json["Properties"]
+        function.environment_vars = {
+            name: str(value) for name, value in (function.environment_vars or {}).items()
+        }
         if "Layers" in properties:
             function.layers = function._get_layers_data(properties["Layers"])
         if "Architectures" in properties:
@@ -109,6 +114,16 @@ def _install_conditional_resources() -> None:
     Stack.stack_resources = property(  # type: ignore[assignment]
         lambda self: [resource for resource in self.resource_map.values() if resource is not None]
     )
+
+
+def _install_role_snapshots() -> None:
+    """IAM role lookups that another request's CreateRole cannot break: moto's GetRole walks the
+    live dict of roles, and the offline account serves requests on threads, so a role created
+    meanwhile failed it with "dictionary changed size during iteration" (a 500 AWS never sends
+    for a GetRole)."""
+    from moto.iam.models import IAMBackend
+
+    IAMBackend.get_roles = lambda self: list(self.roles.values())  # type: ignore[method-assign]
 
 
 def _install_oidc_client_ids() -> None:

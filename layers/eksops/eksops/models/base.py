@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from eksops.errors import InvalidInputError
+from eksops.models.fields import EXTERNAL_ID_PATTERN, IAM_ROLE_PATTERN
 
 Model = TypeVar("Model", bound="EventModel")
 
@@ -26,12 +27,30 @@ class EventModel(BaseModel):
     )
 
 
+class TargetAccountInput(EventModel):
+    """The account a workflow acts in: eksops's own, or another one's through a role there (hub
+    and spoke)."""
+
+    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
+    """Role in the target account that every step assumes (cross-account): a member account's
+    role from member-account.yaml, or one listed in the TargetRoleArns parameter. Events that
+    member accounts forward get their account's member role."""
+    external_id: Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN)] | None = None
+    """External ID that the target role's trust policy requires (sts:ExternalId), if any."""
+
+    @model_validator(mode="after")
+    def _external_id_needs_role(self) -> TargetAccountInput:
+        if self.external_id is not None and self.target_role_arn is None:
+            raise ValueError("externalId is only used with targetRoleArn")
+        return self
+
+
 # How AWS documents associating a nested execution with its parent: the parent passes its
 # execution ID under this key.
 STARTED_BY_KEY = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 
 
-class NestedWorkflowInput(EventModel):
+class NestedWorkflowInput(TargetAccountInput):
     """The input of a workflow that a parent (CreateCluster) also starts as a nested execution."""
 
     started_by: Annotated[

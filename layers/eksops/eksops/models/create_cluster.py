@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from eksops.models.base import EventModel
+from eksops.models.base import EventModel, TargetAccountInput
 from eksops.models.fields import (
     CLUSTER_NAME_PATTERN,
     IAM_ROLE_PATTERN,
@@ -84,16 +84,13 @@ class Addon(EventModel):
     """Add-on version (default: the default version for the cluster's Kubernetes version)."""
 
 
-class CreateClusterInput(EventModel):
+class CreateClusterInput(TargetAccountInput):
     cluster_name: Annotated[str, Field(pattern=CLUSTER_NAME_PATTERN)]
     """EKS cluster name (1-100 letters, digits, - and _)."""
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")]
     """Kubernetes minor version, e.g. "1.31"."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the cluster (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the target account that every step assumes (cross-account; it must be in the
-    TargetRoleArns parameter)."""
     role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
     """Cluster IAM role (default: eksops ensures <clusterName>-cluster-role with
     AmazonEKSClusterPolicy)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 CLUSTER_NAME_PATTERN = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
 IAM_ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"  # sts:AssumeRole's ExternalId
 SUBNET_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 # Kubernetes names: a namespace is a DNS-1123 label, a ServiceAccount a DNS-1123 subdomain

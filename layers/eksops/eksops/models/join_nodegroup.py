@@ -120,9 +120,6 @@ class NodegroupSpec(NestedWorkflowInput):
     """EKS cluster the nodes join."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the cluster (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the cluster's account that every step assumes (cross-account; it must be in the
-    TargetRoleArns parameter)."""
     kind: Kind
     """managed: an EKS managed node group (one per AZ with perAz); self-managed: authorize the
     node role of instances you run yourself (an Auto Scaling group, Karpenter, ...)."""

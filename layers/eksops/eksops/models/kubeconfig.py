@@ -8,7 +8,8 @@ from eksops.models.base import EventModel
 
 
 class KubeconfigEvent(EventModel):
-    """``{"clusterName", "region"?, "roleArn"?, "format": "token" | "kubeconfig"}``"""
+    """``{"clusterName", "region"?, "roleArn"?, "externalId"?,
+    "format": "token" | "kubeconfig"}``"""
 
     cluster_name: str
     """EKS cluster name."""
@@ -16,5 +17,7 @@ class KubeconfigEvent(EventModel):
     """Region of the cluster (default: the function's region)."""
     role_arn: str | None = None
     """Role to assume first, e.g. in the cluster's account (must be in TargetRoleArns)."""
+    external_id: str | None = None
+    """External ID that roleArn's trust policy requires (sts:ExternalId), if any."""
     format: Literal["token", "kubeconfig"]
     """"token": the bearer token and its expiry; "kubeconfig": a kubeconfig carrying it."""

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from eksops.errors import InvalidInputError
-from eksops.models.base import EventModel, parse_event, shortened
-from eksops.models.fields import CLUSTER_NAME_PATTERN, IAM_ROLE_PATTERN, REGION_PATTERN
+from eksops.fleet import member_target
+from eksops.models.base import TargetAccountInput, parse_event, shortened
+from eksops.models.fields import CLUSTER_NAME_PATTERN, REGION_PATTERN
 
 GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
 RULE_ID_PATTERN = r"^sgr-[0-9a-f]{8,17}$"
@@ -37,7 +40,7 @@ def _unique(values: list[str] | None, field: str) -> list[str] | None:
     return values
 
 
-class PruneInput(EventModel):
+class PruneInput(TargetAccountInput):
     """Which security groups to prune. Neither clusterName nor groupIds: every group tagged
     kubernetes.io/cluster/* in the region."""
 
@@ -65,9 +68,6 @@ class PruneInput(EventModel):
     PruneMaxRulesPerRun (1000 unless set at deploy), for direct and event-started runs alike."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the security groups (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the groups' account that every step assumes (cross-account; it must be in the
-    TargetRoleArns parameter)."""
 
     @field_validator("group_ids")
     @classmethod
@@ -75,7 +75,7 @@ class PruneInput(EventModel):
         return _unique(group_ids, "groupIds")
 
 
-class RestoreInput(EventModel):
+class RestoreInput(TargetAccountInput):
     """Which pruned rules to put back: those of one prune execution, or the listed ones."""
 
     prune_execution_arn: Annotated[str, Field(pattern=EXECUTION_ARN_PATTERN)] | None = None
@@ -92,9 +92,6 @@ class RestoreInput(EventModel):
     pruneExecutionArn)."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the security groups (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the groups' account that every step assumes (cross-account; it must be in the
-    TargetRoleArns parameter)."""
 
     @field_validator("rule_ids")
     @classmethod
@@ -128,7 +125,9 @@ def _authorized_groups(detail: dict[str, Any]) -> list[str]:
     return groups
 
 
-def prune_input_from_event(event: Any) -> tuple[PruneInput, dict[str, Any]]:
+def prune_input_from_event(
+    event: Any, environ: Mapping[str, str] = os.environ
+) -> tuple[PruneInput, dict[str, Any]]:
     """The prune input an execution's input stands for, and what triggered it.
 
     A PruneInput (the contract) is validated as is. An EventBridge event (it has detail-type and
@@ -136,7 +135,8 @@ def prune_input_from_event(event: Any) -> tuple[PruneInput, dict[str, Any]]:
     changed; CloudTrail DeleteLoadBalancer (aws.elasticloadbalancing) or a schedule
     (aws.events) -> every cluster group of the event's region. Event inputs set no mode and no
     limits: StartPrune fills in the stack's default mode and blast radius for them, as for any
-    input that sets none. The trigger: {"kind": direct | cloudtrail | load-balancer-deleted |
+    input that sets none. An event a member account forwarded acts there, through the stack's
+    member role. The trigger: {"kind": direct | cloudtrail | load-balancer-deleted |
     schedule, "eventId": the event's id, or None}.
     """
     if not (isinstance(event, dict) and "detail-type" in event and "source" in event):
@@ -144,7 +144,7 @@ def prune_input_from_event(event: Any) -> tuple[PruneInput, dict[str, Any]]:
     event_id = event.get("id") if isinstance(event.get("id"), str) else None
     detail_type, source = event["detail-type"], event["source"]
     event_name = _dig(event, "detail", "eventName")
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = dict(member_target(event, environ))
     if isinstance(event.get("region"), str):
         fields["region"] = event["region"]
     if detail_type == CLOUDTRAIL and (source, event_name) == (

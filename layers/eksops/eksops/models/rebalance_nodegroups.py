@@ -4,13 +4,16 @@ Auto Scaling terminate lifecycle actions, and the AZ-skew schedule."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from eksops.errors import InvalidInputError
-from eksops.models.base import EventModel, parse_event, shortened
-from eksops.models.fields import CLUSTER_NAME_PATTERN, IAM_ROLE_PATTERN, REGION_PATTERN
+from eksops.fleet import member_target
+from eksops.models.base import EventModel, TargetAccountInput, parse_event, shortened
+from eksops.models.fields import CLUSTER_NAME_PATTERN, REGION_PATTERN
 
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
 RebalanceAction = Literal["drain", "rebalance-az"]
@@ -35,7 +38,7 @@ _EC2_SIGNALS: dict[str, SignalKind] = {
 LEAVING_STATES = ("stopping", "shutting-down")
 
 
-class RebalanceInput(EventModel):
+class RebalanceInput(TargetAccountInput):
     """What to rebalance. ``drain``: cordon the instance's node and evict its pods through the
     Eviction API (PodDisruptionBudgets respected). ``rebalance-az``: even out the cluster's
     per-AZ managed node groups."""
@@ -56,9 +59,6 @@ class RebalanceInput(EventModel):
     interruption warning always gets 90 s of its 2 minutes)."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the cluster (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the cluster's account that every step assumes (cross-account; it must be in the
-    TargetRoleArns parameter)."""
 
     @model_validator(mode="after")
     def _action_fits(self) -> RebalanceInput:
@@ -96,12 +96,15 @@ def _ignored(event_id: Any, detail_type: Any, source: Any) -> InvalidInputError:
     )
 
 
-def rebalance_from_event(event: Any) -> tuple[RebalanceInput, Signal]:
+def rebalance_from_event(
+    event: Any, environ: Mapping[str, str] = os.environ
+) -> tuple[RebalanceInput, Signal]:
     """The input an execution's input stands for, and its signal.
 
     A RebalanceInput (the contract) is validated as is and needs clusterName. An EventBridge
     event (it has detail-type and source) stands for a drain of the instance it names, its
-    cluster found later from the instance's tags; a rebalance recommendation replaces it.
+    cluster found later from the instance's tags; a rebalance recommendation replaces it. An
+    event a member account forwarded acts there, through the stack's member role.
     """
     if not (isinstance(event, dict) and "detail-type" in event and "source" in event):
         request = parse_event(RebalanceInput, event)
@@ -110,7 +113,7 @@ def rebalance_from_event(event: Any) -> tuple[RebalanceInput, Signal]:
         return request, Signal(kind="direct")
     detail_type, source = event["detail-type"], event["source"]
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-    fields: dict[str, Any] = {"action": "drain"}
+    fields: dict[str, Any] = {"action": "drain", **member_target(event, environ)}
     if isinstance(event.get("region"), str):
         fields["region"] = event["region"]
     lifecycle = None

@@ -14,7 +14,6 @@ from pydantic import Field, field_validator, model_validator
 from eksops.models.base import NestedWorkflowInput
 from eksops.models.fields import (
     CLUSTER_NAME_PATTERN,
-    IAM_ROLE_PATTERN,
     NAMESPACE_PATTERN,
     REGION_PATTERN,
     SERVICE_ACCOUNT_PATTERN,
@@ -37,8 +36,6 @@ class IrsaSpec(NestedWorkflowInput):
     """EKS cluster of the ServiceAccount."""
     region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     """Region of the cluster (default: the region eksops runs in)."""
-    target_role_arn: Annotated[str, Field(pattern=IAM_ROLE_PATTERN)] | None = None
-    """Role in the cluster's account that every step assumes (cross-account)."""
     namespace: Annotated[str, Field(pattern=NAMESPACE_PATTERN)]
     """Namespace of the ServiceAccount."""
     service_account: Annotated[str, Field(pattern=SERVICE_ACCOUNT_PATTERN, max_length=253)]
