@@ -431,6 +431,50 @@ def test_crash_after_a_replacement_step_then_rerun_converges(account, state) -> 
     assert len(now) == 1
 
 
+def test_an_instance_already_leaving_its_group_is_not_replaced_again(account) -> None:
+    """EC2 still says "running" while a terminate lifecycle hook holds an instance (EKS's own
+    does after every replacement): a late signal or a re-run must not surge a second time."""
+    (nodegroup,) = join(account, "leaving", per_az=False)
+    ((instance_id, _node),) = nodes_of(account, nodegroup).items()
+    eks, autoscaling = account.client("eks"), account.client("autoscaling")
+    described = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=nodegroup)["nodegroup"]
+    group = described["resources"]["autoScalingGroups"][0]["name"]
+    autoscaling.put_lifecycle_hook(
+        LifecycleHookName="hold",
+        AutoScalingGroupName=group,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=7200,
+        DefaultResult="CONTINUE",
+    )
+    autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+    )
+    eventually(
+        lambda: autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])[
+            "AutoScalingInstances"
+        ][0]["LifecycleState"].startswith("Terminating"),
+        "the instance held by the hook",
+    )
+    desired = described["scalingConfig"]["desiredSize"]
+    try:
+        done = drain(account, instance_id, replace=True)
+    finally:
+        autoscaling.complete_lifecycle_action(
+            LifecycleHookName="hold",
+            AutoScalingGroupName=group,
+            InstanceId=instance_id,
+            LifecycleActionResult="CONTINUE",
+        )
+    assert done.status == "SUCCEEDED", done
+    assert f"instance {instance_id} is leaving Auto Scaling group" in json.dumps(
+        done.history, default=str
+    )
+    scaling = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=nodegroup)["nodegroup"][
+        "scalingConfig"
+    ]
+    assert scaling["desiredSize"] <= desired  # no surge
+
+
 def test_a_replacement_that_never_gets_ready_still_drains_the_node_and_keeps_it(account) -> None:
     (group,) = join(account, "late", per_az=False)
     ((instance_id, node),) = nodes_of(account, group).items()

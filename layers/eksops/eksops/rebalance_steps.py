@@ -186,16 +186,21 @@ def start_rebalance(
     )
     plan: dict[str, Any] = {"drain": [drain.model_dump(by_alias=True)]}
     if request.replace and place.state in ("pending", "running"):
-        why_not = _no_replacement(target, place)
-        if why_not is None:
-            held = _replacement_plan(step, target, place, drain, environ)
-            if held.plan is None:
-                return _ignored(
-                    request, signal, f"execution {held.holder} is replacing {instance_id}", place
-                )
-            plan = held.plan
-        elif direct:
+        why_not, refused = _no_replacement(target, place)
+        if why_not is not None and direct and refused:
             raise InvalidInputError(f"replace: {why_not}")
+        # an instance already leaving gets no new plan, but one left open for it is followed
+        held = (
+            _replacement_plan(step, target, place, drain, environ)
+            if why_not is None
+            else _open_replacement_plan(step, place, environ)
+        )
+        if held.holder is not None:
+            return _ignored(
+                request, signal, f"execution {held.holder} is replacing {instance_id}", place
+            )
+        if held.plan is not None:
+            plan = held.plan
         else:
             plan["note"] = f"drained without a replacement: {why_not}"
     return {
@@ -206,13 +211,17 @@ def start_rebalance(
     }
 
 
-def _no_replacement(target: TargetAccount, place: instance_mapping.InstancePlace) -> str | None:
-    """Why eksops does not replace the instance before draining it, or None."""
+def _no_replacement(
+    target: TargetAccount, place: instance_mapping.InstancePlace
+) -> tuple[str | None, bool]:
+    """Why eksops does not replace the instance before draining it (None: it does), and
+    whether a direct start that asked for a replacement is refused for it (an instance already
+    leaving its group is not: a re-run after a replacement converges)."""
     if place.nodegroup is None or place.auto_scaling_group is None:
         return (
             f"instance {place.instance_id} is not in a managed node group (its Auto Scaling "
             "group, if any, replaces it once it is gone)"
-        )
+        ), True
     groups = target.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[place.auto_scaling_group]
     )["AutoScalingGroups"]
@@ -222,8 +231,24 @@ def _no_replacement(target: TargetAccount, place: instance_mapping.InstancePlace
         return (
             f"Auto Scaling group {place.auto_scaling_group} has Capacity Rebalancing, which "
             "replaces the instance itself"
-        )
-    return None
+        ), True
+    # an instance being terminated is still "running" in EC2 while a terminate lifecycle hook
+    # (EKS's own) holds it: replaced already, or going for good
+    state = next(
+        (
+            instance.get("LifecycleState", "")
+            for group in groups
+            for instance in group.get("Instances", [])
+            if instance["InstanceId"] == place.instance_id
+        ),
+        None,
+    )
+    if state is None or state.startswith(("Terminating", "Detach")):
+        return (
+            f"instance {place.instance_id} is leaving Auto Scaling group "
+            f"{place.auto_scaling_group} ({state or 'no longer in it'})"
+        ), False
+    return None, False
 
 
 def _replacement_plan(
@@ -259,6 +284,15 @@ def _replacement_plan(
     return rebalance_plans.record_plan(
         _plans(environ), key, plan, step.execution_id, _running(), _now
     )
+
+
+def _open_replacement_plan(
+    step: StartRebalanceEvent, place: instance_mapping.InstancePlace, environ: Mapping[str, str]
+) -> rebalance_plans.Held:
+    """The replacement plan still open for the instance (a run that stopped half-way left it),
+    if any; no new one."""
+    key = rebalance_plans.replace_key(place.cluster_name or "", place.instance_id)
+    return rebalance_plans.held(_plans(environ), key, step.execution_id, _running(), _now)
 
 
 def plan_az_rebalance(
