@@ -32,7 +32,7 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 REGION = "us-west-2"
@@ -158,8 +158,9 @@ def measure(runs: int, rate: float, seed: int, concurrency: int, processes: int)
     jobs = [(p, share, rate, seed, concurrency) for p, share in enumerate(shares) if share]
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")  # a fresh moto per account
-    with context.Pool(len(jobs)) as pool:
-        parts = pool.map(_worker, jobs)
+    # an account process that dies (out of memory) fails the benchmark instead of hanging it
+    with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
+        parts = list(pool.map(_worker, jobs))
     wall = time.monotonic() - started
     results = [r for part in parts for r in part["results"]]
     faults: Counter[str] = Counter()
