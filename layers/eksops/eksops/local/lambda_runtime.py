@@ -117,6 +117,11 @@ class _Worker:
         self.process.wait()
 
 
+# warm workers kept per function and configuration; more run while invocations overlap, and
+# go when done (each holds a Python process: 60-150 MB)
+MAX_IDLE_WORKERS = 2
+
+
 class LambdaRuntime:
     """Warm workers per function code version, created on demand."""
 
@@ -294,7 +299,12 @@ class LambdaRuntime:
             error_type = "Sandbox.Timedout" if "timed out" in message else "Runtime.ExitError"
             return Outcome(_error_payload(error_type, message), True, message)
         with self._lock:
-            self._idle.setdefault(key, []).append(worker)
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE_WORKERS:
+                idle.append(worker)
+                worker = None
+        if worker is not None:  # Lambda reclaims idle environments: their memory is not kept
+            worker.kill()
         return outcome
 
 
